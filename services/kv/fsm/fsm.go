@@ -1,0 +1,136 @@
+// Package fsm is the KV shard's replicated state machine: it applies the
+// Raft log's commands to a store.Store, answers reads, writes and restores
+// snapshots, and wakes blocking queries after each applied batch.
+package fsm
+
+import (
+	"fmt"
+	"io"
+	"sync"
+
+	sm "github.com/lni/dragonboat/v4/statemachine"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tribune/tribune/lib/blocking"
+	fsmv1 "github.com/tribune/tribune/sdk/go/tribune/kv/fsm/v1"
+	"github.com/tribune/tribune/services/kv/store"
+)
+
+// Query is a read run against the store under the state machine's read
+// lock. It must not keep the store, and must copy what it returns unless
+// it is immutable (entries are).
+type Query func(s *store.Store) any
+
+// Result values of an applied command, in sm.Result.Value: the index of a
+// write that was made, or Rejected when a check-and-set failed.
+const Rejected = 0
+
+// FSM implements Dragonboat's IConcurrentStateMachine over a store.Store.
+// Update is called by one goroutine at a time; Lookup may run concurrently
+// with it and with itself; SaveSnapshot runs concurrently with Update on the
+// copy that PrepareSnapshot took. Apply is deterministic: it reads nothing
+// but the entry and the store.
+type FSM struct {
+	hub *blocking.Hub
+
+	mu    sync.RWMutex
+	store *store.Store
+}
+
+var _ sm.IConcurrentStateMachine = (*FSM)(nil)
+
+// New returns an FSM over an empty store that notifies hub of changes.
+func New(hub *blocking.Hub) *FSM {
+	return &FSM{hub: hub, store: store.New()}
+}
+
+// Update applies a batch of committed entries.
+func (f *FSM) Update(entries []sm.Entry) ([]sm.Entry, error) {
+	var touched []string
+	var trees []string
+	f.mu.Lock()
+	for i := range entries {
+		e := &entries[i]
+		cmd := &fsmv1.Command{}
+		if err := proto.Unmarshal(e.Cmd, cmd); err != nil {
+			f.mu.Unlock()
+			return nil, fmt.Errorf("fsm: entry %d: %w", e.Index, err)
+		}
+		switch op := cmd.Op.(type) {
+		case *fsmv1.Command_Put:
+			p := op.Put
+			if f.store.Put(e.Index, p.Key, p.Value, p.Flags, p.Cas) {
+				e.Result.Value = e.Index
+				touched = append(touched, p.Key)
+			}
+		case *fsmv1.Command_Delete:
+			d := op.Delete
+			if f.store.Delete(e.Index, d.Key, d.Cas) {
+				e.Result.Value = e.Index
+				touched = append(touched, d.Key)
+			}
+		case *fsmv1.Command_DeleteTree:
+			f.store.DeleteTree(e.Index, op.DeleteTree.Prefix)
+			e.Result.Value = e.Index
+			trees = append(trees, op.DeleteTree.Prefix)
+		default:
+			if !cmd.IgnoreUnknown {
+				f.mu.Unlock()
+				return nil, fmt.Errorf("fsm: entry %d: unknown command %T; upgrade this server", e.Index, cmd.Op)
+			}
+		}
+		f.store.SetApplied(e.Index)
+	}
+	f.mu.Unlock()
+	for _, k := range touched {
+		f.hub.Notify(k)
+	}
+	for _, p := range trees {
+		f.hub.NotifyPrefix(p)
+	}
+	return entries, nil
+}
+
+// Lookup runs a Query.
+func (f *FSM) Lookup(q any) (any, error) {
+	query, ok := q.(Query)
+	if !ok {
+		return nil, fmt.Errorf("fsm: lookup of %T, want fsm.Query", q)
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return query(f.store), nil
+}
+
+// PrepareSnapshot takes a copy-on-write copy of the store for SaveSnapshot.
+func (f *FSM) PrepareSnapshot() (any, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.store.Clone(), nil
+}
+
+// SaveSnapshot writes the copy PrepareSnapshot took.
+func (f *FSM) SaveSnapshot(ctx any, w io.Writer, _ sm.ISnapshotFileCollection, _ <-chan struct{}) error {
+	s, ok := ctx.(*store.Store)
+	if !ok {
+		return fmt.Errorf("fsm: snapshot context %T", ctx)
+	}
+	return s.WriteSnapshot(w)
+}
+
+// RecoverFromSnapshot replaces the store with a snapshot's and wakes every
+// blocking query, since anything may have changed.
+func (f *FSM) RecoverFromSnapshot(r io.Reader, _ []sm.SnapshotFile, _ <-chan struct{}) error {
+	s, err := store.ReadSnapshot(r)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.store = s
+	f.mu.Unlock()
+	f.hub.NotifyAll()
+	return nil
+}
+
+// Close releases nothing: the store is memory.
+func (f *FSM) Close() error { return nil }

@@ -1,0 +1,315 @@
+// Package server is the KV service's gRPC server: KVService and
+// StatusService over a replicated fsm.FSM. Writes are proposed through Raft;
+// reads run as fsm.Query functions, linearizable (ReadIndex) unless stale
+// was asked for, and block as Consul's blocking queries do.
+package server
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+
+	sm "github.com/lni/dragonboat/v4/statemachine"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tribune/tribune/lib/blocking"
+	"github.com/tribune/tribune/lib/replica"
+	fsmv1 "github.com/tribune/tribune/sdk/go/tribune/kv/fsm/v1"
+	kvv1 "github.com/tribune/tribune/sdk/go/tribune/kv/v1"
+	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
+	statusv1 "github.com/tribune/tribune/sdk/go/tribune/status/v1"
+	"github.com/tribune/tribune/services/kv/fsm"
+	"github.com/tribune/tribune/services/kv/store"
+)
+
+// Raft is what the server needs of its shard replica (replica.Replica).
+// All methods are safe for concurrent use.
+type Raft interface {
+	// Propose commits cmd and returns the state machine's result.
+	Propose(ctx context.Context, cmd []byte) (sm.Result, error)
+	// Read runs a query linearizably (ReadIndex).
+	Read(ctx context.Context, query any) (any, error)
+	// StaleRead runs a query on the local replica as it is.
+	StaleRead(query any) (any, error)
+	// Leader returns the leader's replica ID, if one is known.
+	Leader() (uint64, bool)
+	// Members returns the voting members' Raft addresses by replica ID.
+	Members(ctx context.Context) (map[uint64]string, error)
+}
+
+var _ Raft = (*replica.Replica)(nil)
+
+// Config holds the server's limits.
+type Config struct {
+	// MaxValueSize is the largest value a Put accepts (Consul's
+	// kv_max_value_size, 512 KiB).
+	MaxValueSize int
+	Blocking     blocking.Config
+}
+
+// DefaultConfig returns Consul's limits.
+func DefaultConfig() Config {
+	return Config{MaxValueSize: 512 << 10, Blocking: blocking.DefaultConfig()}
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	if c.MaxValueSize <= 0 {
+		return fmt.Errorf("server: MaxValueSize must be positive, got %d", c.MaxValueSize)
+	}
+	return c.Blocking.Validate()
+}
+
+// Server implements KVService and StatusService.
+type Server struct {
+	kvv1.UnimplementedKVServiceServer
+	statusv1.UnimplementedStatusServiceServer
+
+	cfg  Config
+	raft Raft
+	hub  *blocking.Hub
+}
+
+// New returns a Server over raft, whose state machine notifies hub.
+func New(cfg Config, raft Raft, hub *blocking.Hub) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if raft == nil || hub == nil {
+		return nil, fmt.Errorf("server: raft and hub are required")
+	}
+	return &Server{cfg: cfg, raft: raft, hub: hub}, nil
+}
+
+// Register adds the server's services to g.
+func (s *Server) Register(g grpc.ServiceRegistrar) {
+	kvv1.RegisterKVServiceServer(g, s)
+	statusv1.RegisterStatusServiceServer(g, s)
+}
+
+// Errors of bad requests, in Consul's words.
+var (
+	errMissingKey = status.Error(codes.InvalidArgument, "Missing key name")
+)
+
+// read runs q with the consistency asked for. Only the first read of a
+// blocking query pays for ReadIndex: it proves the local replica had caught
+// up with the leader when the query started, and the local state only moves
+// forward from there, so later reads of the same query are local.
+func (s *Server) read(ctx context.Context, mode queryv1.Consistency, first bool, q fsm.Query) (any, error) {
+	if mode == queryv1.Consistency_CONSISTENCY_STALE || !first {
+		return s.raft.StaleRead(q)
+	}
+	return s.raft.Read(ctx, q)
+}
+
+func (s *Server) meta(index uint64, mode queryv1.Consistency) *queryv1.QueryMeta {
+	_, known := s.raft.Leader()
+	return &queryv1.QueryMeta{
+		// Consul never answers index 0: a client would busy-loop on it.
+		Index:       max(index, 1),
+		KnownLeader: known,
+		Consistency: mode,
+	}
+}
+
+type getResult struct {
+	entries []*store.Entry
+	keys    []string
+	index   uint64
+}
+
+// Get reads a key, a prefix or the keys under a prefix.
+func (s *Server) Get(ctx context.Context, req *kvv1.GetRequest) (*kvv1.GetResponse, error) {
+	if req.Key == "" && !req.Recurse && !req.KeysOnly {
+		return nil, errMissingKey
+	}
+	opts := req.GetOptions()
+	mode := opts.GetConsistency()
+	var q fsm.Query
+	switch {
+	case req.KeysOnly:
+		q = func(st *store.Store) any {
+			keys, index := st.Keys(req.Key, req.Separator)
+			return getResult{keys: keys, index: index}
+		}
+	case req.Recurse:
+		q = func(st *store.Store) any {
+			entries, index := st.List(req.Key)
+			return getResult{entries: entries, index: index}
+		}
+	default:
+		q = func(st *store.Store) any {
+			e, index := st.Get(req.Key)
+			if e == nil {
+				return getResult{index: index}
+			}
+			return getResult{entries: []*store.Entry{e}, index: index}
+		}
+	}
+	var res getResult
+	first := true
+	index, err := blocking.Run(ctx, s.cfg.Blocking, opts.GetMinIndex(), opts.GetWait().AsDuration(),
+		func(ctx context.Context) (<-chan struct{}, uint64, error) {
+			changed := s.hub.Watch(req.Key)
+			v, err := s.read(ctx, mode, first, q)
+			first = false
+			if err != nil {
+				return nil, 0, err
+			}
+			res = v.(getResult)
+			return changed, res.index, nil
+		})
+	if err != nil {
+		return nil, replica.Status(err)
+	}
+	resp := &kvv1.GetResponse{Keys: res.keys, Meta: s.meta(index, mode)}
+	resp.Pairs = make([]*kvv1.KVPair, len(res.entries))
+	for i, e := range res.entries {
+		resp.Pairs[i] = pair(e)
+	}
+	return resp, nil
+}
+
+func pair(e *store.Entry) *kvv1.KVPair {
+	return &kvv1.KVPair{
+		Key: e.Key, Value: e.Value, Flags: e.Flags,
+		CreateIndex: e.CreateIndex, ModifyIndex: e.ModifyIndex,
+		LockIndex: e.LockIndex, Session: e.Session,
+	}
+}
+
+func (s *Server) propose(ctx context.Context, cmd *fsmv1.Command) (ok bool, index uint64, err error) {
+	b, err := proto.Marshal(cmd)
+	if err != nil {
+		return false, 0, status.Error(codes.Internal, err.Error())
+	}
+	res, err := s.raft.Propose(ctx, b)
+	if err != nil {
+		return false, 0, replica.Status(err)
+	}
+	return res.Value != fsm.Rejected, res.Value, nil
+}
+
+// Put writes a key.
+func (s *Server) Put(ctx context.Context, req *kvv1.PutRequest) (*kvv1.PutResponse, error) {
+	if req.Key == "" {
+		return nil, errMissingKey
+	}
+	if len(req.Value) > s.cfg.MaxValueSize {
+		return nil, status.Errorf(codes.ResourceExhausted,
+			"Request body(%d bytes) too large, max size: %d bytes", len(req.Value), s.cfg.MaxValueSize)
+	}
+	ok, index, err := s.propose(ctx, &fsmv1.Command{Op: &fsmv1.Command_Put{Put: &fsmv1.Put{
+		Key: req.Key, Value: req.Value, Flags: req.Flags, Cas: req.Cas,
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	return &kvv1.PutResponse{Ok: ok, Index: index}, nil
+}
+
+// Delete removes a key or a prefix.
+func (s *Server) Delete(ctx context.Context, req *kvv1.DeleteRequest) (*kvv1.DeleteResponse, error) {
+	cmd := &fsmv1.Command{}
+	switch {
+	case req.Recurse && req.Cas != nil:
+		return nil, status.Error(codes.InvalidArgument, "Conflicting flags: cas and recurse")
+	case req.Recurse:
+		cmd.Op = &fsmv1.Command_DeleteTree{DeleteTree: &fsmv1.DeleteTree{Prefix: req.Key}}
+	case req.Key == "":
+		return nil, errMissingKey
+	default:
+		cmd.Op = &fsmv1.Command_Delete{Delete: &fsmv1.Delete{Key: req.Key, Cas: req.Cas}}
+	}
+	ok, index, err := s.propose(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	return &kvv1.DeleteResponse{Ok: ok, Index: index}, nil
+}
+
+type sinceResult struct {
+	changes []store.Change
+	index   uint64
+}
+
+// Watch streams the changes under a prefix: with start_index 0 first the
+// current entries, then every change after the index it has sent.
+func (s *Server) Watch(req *kvv1.WatchRequest, stream kvv1.KVService_WatchServer) error {
+	ctx := stream.Context()
+	from := req.StartIndex
+	first := true
+	for {
+		changed := s.hub.Watch(req.Prefix)
+		after := from
+		v, err := s.read(ctx, queryv1.Consistency_CONSISTENCY_UNSPECIFIED, first,
+			func(st *store.Store) any {
+				changes, index := st.Since(req.Prefix, after)
+				return sinceResult{changes: changes, index: index}
+			})
+		if err != nil {
+			return replica.Status(err)
+		}
+		res := v.(sinceResult)
+		if len(res.changes) > 0 || first {
+			if err := stream.Send(events(res, after)); err != nil {
+				return err
+			}
+		}
+		first = false
+		from = max(from, res.index)
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// events orders changes by index into a response. Changes after 0 are the
+// current entries; tombstones are not news to a watcher starting fresh.
+func events(res sinceResult, after uint64) *kvv1.WatchResponse {
+	sort.SliceStable(res.changes, func(i, j int) bool { return res.changes[i].Index() < res.changes[j].Index() })
+	out := &kvv1.WatchResponse{Index: max(res.index, 1)}
+	for _, c := range res.changes {
+		if c.Entry != nil {
+			out.Events = append(out.Events, &kvv1.Event{Type: kvv1.Event_TYPE_PUT, Pair: pair(c.Entry)})
+		} else if after > 0 {
+			out.Events = append(out.Events, &kvv1.Event{Type: kvv1.Event_TYPE_DELETE,
+				Pair: &kvv1.KVPair{Key: c.Tombstone.Key, ModifyIndex: c.Tombstone.Index}})
+		}
+	}
+	return out
+}
+
+// Leader returns the leader's Raft address.
+func (s *Server) Leader(ctx context.Context, _ *statusv1.LeaderRequest) (*statusv1.LeaderResponse, error) {
+	id, ok := s.raft.Leader()
+	if !ok {
+		return &statusv1.LeaderResponse{}, nil
+	}
+	members, err := s.raft.Members(ctx)
+	if err != nil {
+		return nil, replica.Status(err)
+	}
+	return &statusv1.LeaderResponse{Address: members[id]}, nil
+}
+
+// Peers returns the voting members' Raft addresses, sorted.
+func (s *Server) Peers(ctx context.Context, _ *statusv1.PeersRequest) (*statusv1.PeersResponse, error) {
+	members, err := s.raft.Members(ctx)
+	if err != nil {
+		return nil, replica.Status(err)
+	}
+	out := make([]string, 0, len(members))
+	for _, addr := range members {
+		out = append(out, addr)
+	}
+	slices.Sort(out)
+	return &statusv1.PeersResponse{Addresses: out}, nil
+}
