@@ -1,0 +1,129 @@
+// Package gateway runs the agent's public edge: Consul's /v1 HTTP API
+// (grpc-gateway, package httpapi) and the public gRPC API, both served by
+// the router, which forwards each call to the service that owns its data.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tribune/tribune/lib/rpc"
+	"github.com/tribune/tribune/services/gateway/httpapi"
+	"github.com/tribune/tribune/services/gateway/router"
+)
+
+// Config is the gateway's configuration.
+type Config struct {
+	// Datacenter is the agent's datacenter.
+	Datacenter string
+	// HTTPAddress is where the /v1 HTTP API listens (Consul: 8500).
+	HTTPAddress string
+	// GRPCAddress is where the public gRPC API listens (Consul: 8502).
+	GRPCAddress string
+	// KVAddress is the kv service's gRPC address.
+	KVAddress string
+	// MaxValueSize is the largest KV value the HTTP API accepts.
+	MaxValueSize int
+	// ShutdownGrace bounds the graceful stop of the servers.
+	ShutdownGrace time.Duration
+	Logger        *slog.Logger
+}
+
+// DefaultConfig returns Consul's defaults; KVAddress must still be set.
+func DefaultConfig() Config {
+	return Config{
+		Datacenter:    "dc1",
+		HTTPAddress:   "127.0.0.1:8500",
+		GRPCAddress:   "127.0.0.1:8502",
+		MaxValueSize:  512 << 10,
+		ShutdownGrace: 5 * time.Second,
+		Logger:        slog.Default(),
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.Datacenter == "":
+		return errors.New("gateway: Datacenter is required")
+	case c.HTTPAddress == "" && c.GRPCAddress == "":
+		return errors.New("gateway: an HTTP or a gRPC address is required")
+	case c.KVAddress == "":
+		return errors.New("gateway: KVAddress is required")
+	case c.MaxValueSize <= 0:
+		return fmt.Errorf("gateway: MaxValueSize must be positive, got %d", c.MaxValueSize)
+	}
+	return nil
+}
+
+// Run serves the HTTP and gRPC APIs until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	kvConn, err := rpc.Dial(cfg.KVAddress)
+	if err != nil {
+		return fmt.Errorf("gateway: dial kv at %s: %w", cfg.KVAddress, err)
+	}
+	defer kvConn.Close()
+	rt, err := router.New(cfg.Datacenter, kvConn)
+	if err != nil {
+		return err
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	if cfg.GRPCAddress != "" {
+		l, err := rpc.Listen(cfg.GRPCAddress)
+		if err != nil {
+			return fmt.Errorf("gateway: listen on %s: %w", cfg.GRPCAddress, err)
+		}
+		gs := rpc.NewServer()
+		rt.Register(gs)
+		g.Go(func() error { return rpc.Serve(ctx, gs, l, cfg.ShutdownGrace) })
+	}
+	if cfg.HTTPAddress != "" {
+		h, err := httpapi.New(ctx, httpapi.Config{MaxValueSize: cfg.MaxValueSize},
+			httpapi.Services{KV: rt, Status: rt})
+		if err != nil {
+			return err
+		}
+		l, err := rpc.Listen(cfg.HTTPAddress)
+		if err != nil {
+			return fmt.Errorf("gateway: listen on %s: %w", cfg.HTTPAddress, err)
+		}
+		hs := &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			// No write timeout: blocking queries hold answers for minutes.
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		g.Go(func() error {
+			if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+			defer cancel()
+			if err := hs.Shutdown(sctx); err != nil {
+				return hs.Close()
+			}
+			return nil
+		})
+	}
+	log.Info("gateway started", "http", cfg.HTTPAddress, "grpc", cfg.GRPCAddress, "datacenter", cfg.Datacenter)
+	return g.Wait()
+}

@@ -1,0 +1,100 @@
+// Package httpapi serves Consul's /v1 HTTP API with grpc-gateway. The HTTP
+// rules (proto/tribune/http.yaml) map paths onto the gRPC services; this
+// package supplies the extension points that make the answers Consul's:
+//
+//   - a query-parameter parser for Consul's parameters (query.go),
+//   - a marshaler writing Consul's JSON: PascalCase, integers as numbers,
+//     bare booleans, raw bodies (marshaler.go),
+//   - a forward-response option and rewriter that set the X-Consul-*
+//     headers and status codes and turn responses into Consul's shapes
+//     (response.go),
+//   - an error handler writing plain-text errors with Consul's status
+//     codes (errors.go).
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+
+	kvv1 "github.com/tribune/tribune/sdk/go/tribune/kv/v1"
+	statusv1 "github.com/tribune/tribune/sdk/go/tribune/status/v1"
+)
+
+// Config holds the HTTP API's limits.
+type Config struct {
+	// MaxValueSize is the largest KV value accepted (Consul's
+	// kv_max_value_size); a larger body is refused with 413.
+	MaxValueSize int
+}
+
+// Services are the gRPC services the API calls in-process.
+type Services struct {
+	KV     kvv1.KVServiceServer
+	Status statusv1.StatusServiceServer
+}
+
+// New returns the /v1 handler.
+func New(ctx context.Context, cfg Config, svc Services) (http.Handler, error) {
+	if cfg.MaxValueSize <= 0 {
+		return nil, errors.New("httpapi: MaxValueSize must be positive")
+	}
+	if svc.KV == nil || svc.Status == nil {
+		return nil, errors.New("httpapi: KV and Status services are required")
+	}
+	mux := runtime.NewServeMux(
+		runtime.SetQueryParameterParser(queryParser{}),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &marshaler{maxValueSize: cfg.MaxValueSize}),
+		runtime.WithForwardResponseOption(forwardResponse),
+		runtime.WithForwardResponseRewriter(rewriteResponse),
+		runtime.WithErrorHandler(errorHandler),
+		runtime.WithRoutingErrorHandler(routingErrorHandler),
+		// gRPC metadata stays inside: Consul's headers come from QueryMeta.
+		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
+		runtime.WithOutgoingTrailerMatcher(func(string) (string, bool) { return "", false }),
+		runtime.WithDisablePathLengthFallback(),
+		runtime.WithWriteContentLength(),
+	)
+	if err := kvv1.RegisterKVServiceHandlerServer(ctx, mux, svc.KV); err != nil {
+		return nil, err
+	}
+	if err := statusv1.RegisterStatusServiceHandlerServer(ctx, mux, svc.Status); err != nil {
+		return nil, err
+	}
+	return withRequest(limitKVBody(cfg.MaxValueSize, mux)), nil
+}
+
+type requestKey struct{}
+
+// withRequest keeps the HTTP request in the context, where the response
+// options read the parameters that shape a response (?raw, ?keys) but are
+// not part of the gRPC request.
+func withRequest(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestKey{}, r)))
+	})
+}
+
+func requestFrom(ctx context.Context) *http.Request {
+	r, _ := ctx.Value(requestKey{}).(*http.Request)
+	return r
+}
+
+// limitKVBody refuses a KV PUT whose declared length is over the limit
+// before reading it, as Consul does; a body without a length is cut at the
+// limit by the marshaler and refused by the KV service.
+func limitKVBody(limit int, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/v1/kv/") && r.ContentLength > int64(limit) {
+			writeError(w, http.StatusRequestEntityTooLarge,
+				"Request body("+strconv.FormatInt(r.ContentLength, 10)+" bytes) too large, max size: "+
+					strconv.Itoa(limit)+" bytes")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
