@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/lni/dragonboat/v4"
@@ -104,8 +105,9 @@ func (c Config) Validate() error {
 
 // Replica is a running shard replica.
 type Replica struct {
-	cfg Config
-	nh  *dragonboat.NodeHost
+	cfg       Config
+	nh        *dragonboat.NodeHost
+	closeOnce sync.Once
 }
 
 // Start opens the NodeHost in cfg.Dir and starts the replica with the
@@ -155,12 +157,10 @@ func Start(cfg Config, create sm.CreateConcurrentStateMachineFunc) (*Replica, er
 	return &Replica{cfg: cfg, nh: nh}, nil
 }
 
-// Close stops the replica and its NodeHost. Calling it twice is harmless.
+// Close stops the replica and its NodeHost. Calling it twice is harmless;
+// calls after it fail with ErrUnavailable.
 func (r *Replica) Close() {
-	if r.nh != nil {
-		r.nh.Close()
-		r.nh = nil
-	}
+	r.closeOnce.Do(r.nh.Close)
 }
 
 // ShardID returns the replica's shard.
@@ -196,6 +196,11 @@ func (r *Replica) hold(ctx context.Context, op func(context.Context) error, retr
 		case <-ctx.Done():
 			return err
 		case <-time.After(pause):
+		}
+		// The pause may have outlived the deadline; a try now would only
+		// fail with Dragonboat's ErrInvalidDeadline and hide err.
+		if ctx.Err() != nil {
+			return err
 		}
 		pause = min(2*pause, 10*r.cfg.RTT)
 	}
@@ -289,6 +294,10 @@ func (r *Replica) wrap(err error) error {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return err
+	case errors.Is(err, dragonboat.ErrCanceled):
+		return fmt.Errorf("%w: %w", context.Canceled, err)
+	case errors.Is(err, dragonboat.ErrInvalidDeadline), errors.Is(err, dragonboat.ErrTimeoutTooSmall):
+		return fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
 	case errors.Is(err, dragonboat.ErrSystemBusy):
 		return fmt.Errorf("%w: %w", ErrBusy, err)
 	case dragonboat.IsTempError(err) || errors.Is(err, context.DeadlineExceeded):

@@ -63,6 +63,9 @@ func NewServer(opts ...grpc.ServerOption) *grpc.Server {
 		grpc.InitialWindowSize(4 << 20),
 		grpc.InitialConnWindowSize(16 << 20),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		// Stop waits for running handlers, so nothing they use is closed
+		// under them; stopping cancels their contexts, so they end promptly.
+		grpc.WaitForHandlers(true),
 	}
 	return grpc.NewServer(append(base, opts...)...)
 }
