@@ -97,17 +97,18 @@ func (s *Store) Put(index uint64, key string, value []byte, flags uint64, cas *u
 }
 
 // Delete removes key at index, leaving a tombstone. With cas set it deletes
-// only if the key exists with ModifyIndex *cas (0 always fails, as in
-// Consul). Deleting a missing key without cas succeeds.
+// only if the key's ModifyIndex is *cas (so 0 fails on a present key).
+// Deleting a missing key succeeds, with or without cas, as in Consul.
 func (s *Store) Delete(index uint64, key string, cas *uint64) bool {
 	old, exists := s.entries.Get(&Entry{Key: key})
-	if cas != nil && (!exists || old.ModifyIndex != *cas) {
+	if !exists {
+		return true
+	}
+	if cas != nil && old.ModifyIndex != *cas {
 		return false
 	}
-	if exists {
-		s.entries.Delete(old)
-		s.tombs.ReplaceOrInsert(Tombstone{Key: key, Index: index})
-	}
+	s.entries.Delete(old)
+	s.tombs.ReplaceOrInsert(Tombstone{Key: key, Index: index})
 	return true
 }
 
@@ -188,8 +189,9 @@ func (c Change) Index() uint64 {
 	return c.Tombstone.Index
 }
 
-// Since returns the entries and tombstones under prefix changed after
-// index, in key order, and the index of the prefix (as List).
+// Since returns the entries and then the tombstones under prefix changed
+// after index, each in key order, and the highest index among them (index
+// itself when there are none).
 func (s *Store) Since(prefix string, index uint64) ([]Change, uint64) {
 	var out []Change
 	top := index
