@@ -78,6 +78,7 @@ func (f *FSM) Update(entries []sm.Entry) ([]sm.Entry, error) {
 				f.mu.Unlock()
 				return nil, fmt.Errorf("fsm: entry %d: unknown command %T; upgrade this server", e.Index, cmd.Op)
 			}
+			e.Result.Value = e.Index // skipped, not rejected
 		}
 		f.store.SetApplied(e.Index)
 	}

@@ -188,7 +188,7 @@ func TestUpdateResults(t *testing.T) {
 		{
 			name: "ignored unknown",
 			cmds: []*fsmv1.Command{{IgnoreUnknown: true}, putCmd("a", "1", nil)},
-			want: []bool{false, true},
+			want: []bool{true, true}, // skipped, not rejected
 		},
 	}
 	for _, tt := range tests {
@@ -258,8 +258,9 @@ func TestUnknownCommand(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Update: %v", err)
 			}
-			if res[0] != fsm.Rejected {
-				t.Errorf("Result.Value = %d, want %d", res[0], fsm.Rejected)
+			// Skipped, not rejected: the result is the entry's index.
+			if res[0] != 2 {
+				t.Errorf("Result.Value = %d, want 2", res[0])
 			}
 			after := h.state()
 			if after.Applied != 2 {

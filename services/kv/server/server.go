@@ -85,8 +85,8 @@ func New(cfg Config, raft Raft, hub *blocking.Hub) (*Server, error) {
 	return &Server{cfg: cfg, raft: raft, hub: hub}, nil
 }
 
-// Register adds the server's services to g.
-func (s *Server) Register(g grpc.ServiceRegistrar) {
+// AddTo adds the server's services to g.
+func (s *Server) AddTo(g grpc.ServiceRegistrar) {
 	kvv1.RegisterKVServiceServer(g, s)
 	statusv1.RegisterStatusServiceServer(g, s)
 }

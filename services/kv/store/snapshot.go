@@ -15,6 +15,11 @@ import (
 // SnapshotVersion is the snapshot format WriteSnapshot writes.
 const SnapshotVersion = 1
 
+// maxRecordSize bounds one snapshot record, as lib/rpc.MaxMessageSize
+// bounds the message that wrote it, so a corrupt length cannot ask for
+// an absurd allocation.
+const maxRecordSize = 256 << 20
+
 // ErrBadSnapshot is returned for a snapshot that cannot be read.
 var ErrBadSnapshot = errors.New("store: bad snapshot")
 
@@ -60,7 +65,8 @@ func (s *Store) WriteSnapshot(w io.Writer) error {
 // ReadSnapshot reads a Store written by WriteSnapshot.
 func ReadSnapshot(r io.Reader) (*Store, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	opts := protodelim.UnmarshalOptions{MaxSize: -1}
+	// No record is larger than the gRPC message it was written from.
+	opts := protodelim.UnmarshalOptions{MaxSize: maxRecordSize}
 	hdr := &fsmv1.SnapshotHeader{}
 	if err := opts.UnmarshalFrom(br, hdr); err != nil {
 		return nil, fmt.Errorf("%w: header: %w", ErrBadSnapshot, err)

@@ -1,0 +1,102 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	sm "github.com/lni/dragonboat/v4/statemachine"
+	"google.golang.org/grpc"
+
+	"github.com/tribune/tribune/lib/nodeid"
+	"github.com/tribune/tribune/lib/rpc"
+)
+
+// ServiceConfig is the configuration of a service that runs one shard
+// replica and serves it over gRPC (the registry and kv services).
+type ServiceConfig struct {
+	// NodeID is the agent's node ID; the replica ID derives from it.
+	NodeID string
+	// DataDir is the agent's data directory; the shard's Raft data goes in
+	// a directory under it named for the service.
+	DataDir string
+	// RaftAddress is where the shard's Raft transport listens (host:port).
+	RaftAddress string
+	// ListenAddress is where the gRPC API listens: "unix:///path" or
+	// "host:port".
+	ListenAddress string
+	// Bootstrap starts a new single-server shard when there is no Raft
+	// data (the -dev agent).
+	Bootstrap bool
+	// ShutdownGrace bounds the graceful stop of the gRPC server.
+	ShutdownGrace time.Duration
+
+	Replica Config
+	Logger  *slog.Logger
+}
+
+// DefaultServiceConfig returns the defaults for shard; NodeID, DataDir,
+// RaftAddress and ListenAddress must still be set.
+func DefaultServiceConfig(shard uint64) ServiceConfig {
+	rc := DefaultConfig()
+	rc.ShardID = shard
+	return ServiceConfig{ShutdownGrace: 5 * time.Second, Replica: rc, Logger: slog.Default()}
+}
+
+// Validate reports a configuration that cannot work.
+func (c ServiceConfig) Validate() error {
+	if err := nodeid.Validate(c.NodeID); err != nil {
+		return err
+	}
+	switch {
+	case c.DataDir == "":
+		return errors.New("DataDir is required")
+	case c.RaftAddress == "":
+		return errors.New("RaftAddress is required")
+	case c.ListenAddress == "":
+		return errors.New("ListenAddress is required")
+	}
+	return nil
+}
+
+// RunService starts the replica of cfg.Replica.ShardID in DataDir/name with
+// the state machine newFSM returns, lets attach register the gRPC services
+// that serve it, and serves them until ctx ends; then it stops the gRPC
+// server and the replica, in that order.
+func RunService(ctx context.Context, name string, cfg ServiceConfig,
+	newFSM func() sm.IConcurrentStateMachine, attach func(*Replica, grpc.ServiceRegistrar) error) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	rc := cfg.Replica
+	rc.ReplicaID = nodeid.ReplicaID(cfg.NodeID)
+	rc.Dir = filepath.Join(cfg.DataDir, name)
+	rc.RaftAddress = cfg.RaftAddress
+	rc.Logger = log
+	if cfg.Bootstrap {
+		rc.InitialMembers = map[uint64]string{rc.ReplicaID: cfg.RaftAddress}
+	}
+	r, err := Start(rc, func(uint64, uint64) sm.IConcurrentStateMachine { return newFSM() })
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	g := rpc.NewServer()
+	if err := attach(r, g); err != nil {
+		return err
+	}
+	l, err := rpc.Listen(cfg.ListenAddress)
+	if err != nil {
+		return fmt.Errorf("%s: listen on %s: %w", name, cfg.ListenAddress, err)
+	}
+	log.Info(name+" service started", "grpc", cfg.ListenAddress, "raft", cfg.RaftAddress,
+		"shard", rc.ShardID, "replica", rc.ReplicaID)
+	return rpc.Serve(ctx, g, l, cfg.ShutdownGrace)
+}
