@@ -1,0 +1,170 @@
+// Package fsm is the registry shard's replicated state machine: it applies
+// the Raft log's registrations to a store.Store, keeps a bounded log of
+// recent catalog changes for watchers, writes and restores snapshots, and
+// wakes blocking queries after each applied batch.
+package fsm
+
+import (
+	"fmt"
+	"io"
+	"sync"
+
+	sm "github.com/lni/dragonboat/v4/statemachine"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tribune/tribune/lib/blocking"
+	fsmv1 "github.com/tribune/tribune/sdk/go/tribune/registry/fsm/v1"
+	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
+	"github.com/tribune/tribune/services/registry/store"
+)
+
+// Query is a read run against the store under the state machine's read
+// lock. It must not keep the store; the records it returns are immutable.
+type Query func(s *store.Store) any
+
+// EventsQuery is a read of the recent-changes log under the read lock.
+type EventsQuery func(l *EventLog) any
+
+// Rejected is the result value of a registration the state refused; the
+// reason is in the result's Data.
+const Rejected = 0
+
+// DefaultEventLogSize is how many recent changes the FSM keeps for watchers.
+const DefaultEventLogSize = 16384
+
+// EventLog holds the most recent catalog changes.
+type EventLog struct {
+	events []*registryv1.CatalogEvent
+	// floor: every change after this index is in events.
+	floor uint64
+	size  int
+}
+
+// Since returns the changes after index, and false when some of them are
+// no longer kept (the watcher must start again from the full state).
+func (l *EventLog) Since(index uint64) ([]*registryv1.CatalogEvent, bool) {
+	if index < l.floor {
+		return nil, false
+	}
+	i := len(l.events)
+	for i > 0 && l.events[i-1].Index > index {
+		i--
+	}
+	return l.events[i:], true
+}
+
+func (l *EventLog) add(evs []*registryv1.CatalogEvent) {
+	l.events = append(l.events, evs...)
+	// Trim a quarter past the size at a time, so a full log is not copied
+	// on every write.
+	if over := len(l.events) - l.size; over > 0 && len(l.events) >= l.size+l.size/4 {
+		l.floor = l.events[over-1].Index
+		l.events = append([]*registryv1.CatalogEvent(nil), l.events[over:]...)
+	}
+}
+
+// FSM implements Dragonboat's IConcurrentStateMachine over a store.Store.
+// Update is called by one goroutine at a time; Lookup may run concurrently
+// with it; SaveSnapshot runs on the copy PrepareSnapshot took. Apply is
+// deterministic: it reads nothing but the entry and the store.
+type FSM struct {
+	hub *blocking.Hub
+
+	mu    sync.RWMutex
+	store *store.Store
+	log   EventLog
+}
+
+var _ sm.IConcurrentStateMachine = (*FSM)(nil)
+
+// New returns an FSM over an empty store that notifies hub of changes.
+func New(hub *blocking.Hub) *FSM {
+	return &FSM{hub: hub, store: store.New(), log: EventLog{size: DefaultEventLogSize}}
+}
+
+// Update applies a batch of committed entries.
+func (f *FSM) Update(entries []sm.Entry) ([]sm.Entry, error) {
+	f.mu.Lock()
+	for i := range entries {
+		e := &entries[i]
+		cmd := &fsmv1.Command{}
+		if err := proto.Unmarshal(e.Cmd, cmd); err != nil {
+			f.mu.Unlock()
+			return nil, fmt.Errorf("fsm: entry %d: %w", e.Index, err)
+		}
+		switch op := cmd.Op.(type) {
+		case *fsmv1.Command_Register:
+			r := op.Register
+			if err := f.store.Register(e.Index, r.Node, r.Service, r.Checks, r.SkipNodeUpdate); err != nil {
+				e.Result = sm.Result{Value: Rejected, Data: []byte(err.Error())}
+			} else {
+				e.Result.Value = e.Index
+			}
+		case *fsmv1.Command_Deregister:
+			d := op.Deregister
+			f.store.Deregister(e.Index, d.Node, d.ServiceId, d.CheckId)
+			e.Result.Value = e.Index
+		default:
+			if !cmd.IgnoreUnknown {
+				f.mu.Unlock()
+				return nil, fmt.Errorf("fsm: entry %d: unknown command %T; upgrade this server", e.Index, cmd.Op)
+			}
+			e.Result.Value = e.Index // skipped, not rejected
+		}
+		f.store.SetApplied(e.Index)
+		f.log.add(f.store.TakeEvents())
+	}
+	touched := f.store.TakeTouched()
+	f.mu.Unlock()
+	for _, t := range touched {
+		f.hub.Notify(t)
+	}
+	return entries, nil
+}
+
+// Lookup runs a Query or an EventsQuery.
+func (f *FSM) Lookup(q any) (any, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	switch query := q.(type) {
+	case Query:
+		return query(f.store), nil
+	case EventsQuery:
+		return query(&f.log), nil
+	}
+	return nil, fmt.Errorf("fsm: lookup of %T", q)
+}
+
+// PrepareSnapshot copies the store for SaveSnapshot.
+func (f *FSM) PrepareSnapshot() (any, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.store.Clone(), nil
+}
+
+// SaveSnapshot writes the copy PrepareSnapshot took.
+func (f *FSM) SaveSnapshot(ctx any, w io.Writer, _ sm.ISnapshotFileCollection, _ <-chan struct{}) error {
+	s, ok := ctx.(*store.Store)
+	if !ok {
+		return fmt.Errorf("fsm: snapshot context %T", ctx)
+	}
+	return s.WriteSnapshot(w)
+}
+
+// RecoverFromSnapshot replaces the store with a snapshot's, starts the
+// change log afresh at the snapshot's index, and wakes every query.
+func (f *FSM) RecoverFromSnapshot(r io.Reader, _ []sm.SnapshotFile, _ <-chan struct{}) error {
+	s, err := store.ReadSnapshot(r)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.store = s
+	f.log = EventLog{size: f.log.size, floor: s.Applied()}
+	f.mu.Unlock()
+	f.hub.NotifyAll()
+	return nil
+}
+
+// Close releases nothing: the store is memory.
+func (f *FSM) Close() error { return nil }

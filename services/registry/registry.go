@@ -1,0 +1,108 @@
+// Package registry runs the catalog service: one replica of the registry
+// shard (shard 1) in its own Dragonboat NodeHost, served over gRPC
+// (RegistryService, StatusService) to the agent's gateway.
+//
+// The parts live where their names say: store (the catalog), fsm (the
+// replicated state machine), server (the gRPC API).
+package registry
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	sm "github.com/lni/dragonboat/v4/statemachine"
+	"google.golang.org/grpc"
+
+	"github.com/tribune/tribune/lib/blocking"
+	"github.com/tribune/tribune/lib/replica"
+	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
+	"github.com/tribune/tribune/services/registry/fsm"
+	"github.com/tribune/tribune/services/registry/server"
+)
+
+// ShardID is the registry shard's ID in every server's NodeHost.
+const ShardID = 1
+
+// ServiceName is the name under which servers register themselves in the
+// catalog: Consul's "consul" service, under Tribune's name.
+const ServiceName = "tribune"
+
+// SerfHealthID is the ID of every node's gossip health check, as in Consul.
+const SerfHealthID = "serfHealth"
+
+// Config is the registry service's configuration.
+type Config struct {
+	replica.ServiceConfig
+	Server server.Config
+
+	// Self describes this server's node; the service registers it in the
+	// catalog once the shard has a leader, with a serfHealth check and the
+	// ServiceName service on SelfPort.
+	Self     *registryv1.Node
+	SelfPort int
+}
+
+// DefaultConfig returns the defaults; NodeID, DataDir, RaftAddress,
+// ListenAddress and Self must still be set.
+func DefaultConfig() Config {
+	return Config{ServiceConfig: replica.DefaultServiceConfig(ShardID), Server: server.DefaultConfig(), SelfPort: 8300}
+}
+
+// Run starts the replica in DataDir/registry and serves it until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.Server.Validate(); err != nil {
+		return err
+	}
+	if cfg.Self == nil || cfg.Self.Node == "" || cfg.Self.Address == "" {
+		return fmt.Errorf("registry: Self needs a node name and an address")
+	}
+	cfg.Replica.ShardID = ShardID
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	hub := blocking.NewHub()
+	return replica.RunService(ctx, "registry", cfg.ServiceConfig,
+		func() sm.IConcurrentStateMachine { return fsm.New(hub) },
+		func(r *replica.Replica, g grpc.ServiceRegistrar) error {
+			srv, err := server.New(cfg.Server, r, hub)
+			if err != nil {
+				return err
+			}
+			srv.AddTo(g)
+			go registerSelf(ctx, log, srv, cfg)
+			return nil
+		})
+}
+
+// registerSelf puts this server's node in the catalog, retrying until it
+// succeeds or ctx ends. Until gossip membership drives it, the node's
+// serfHealth check is passing while the server runs.
+func registerSelf(ctx context.Context, log *slog.Logger, srv *server.Server, cfg Config) {
+	req := &registryv1.RegisterRequest{
+		Node: cfg.Self,
+		Service: &registryv1.Service{
+			Id: ServiceName, Service: ServiceName, Port: int32(cfg.SelfPort),
+		},
+		Checks: []*registryv1.Check{{
+			CheckId: SerfHealthID, Name: "Serf Health Status", Status: "passing",
+			Output: "Agent alive and reachable",
+		}},
+	}
+	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 5*time.Second) {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := srv.Register(rctx, req)
+		cancel()
+		if err == nil {
+			log.Info("registered this server in the catalog", "node", cfg.Self.Node)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+	}
+}

@@ -1,0 +1,490 @@
+// Package server is the registry service's gRPC server: RegistryService
+// and StatusService over a replicated fsm.FSM. Registrations are validated
+// and given Consul's defaults here, then proposed through Raft; reads run
+// as fsm.Query functions and block as Consul's blocking queries do.
+package server
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	sm "github.com/lni/dragonboat/v4/statemachine"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tribune/tribune/lib/blocking"
+	"github.com/tribune/tribune/lib/nodeid"
+	"github.com/tribune/tribune/lib/replica"
+	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
+	fsmv1 "github.com/tribune/tribune/sdk/go/tribune/registry/fsm/v1"
+	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
+	statusv1 "github.com/tribune/tribune/sdk/go/tribune/status/v1"
+	"github.com/tribune/tribune/services/registry/fsm"
+	"github.com/tribune/tribune/services/registry/store"
+)
+
+// Raft is what the server needs of its shard replica (replica.Replica).
+// All methods are safe for concurrent use.
+type Raft interface {
+	Propose(ctx context.Context, cmd []byte) (sm.Result, error)
+	Read(ctx context.Context, query any) (any, error)
+	StaleRead(query any) (any, error)
+	Leader() (uint64, bool)
+	Members(ctx context.Context) (map[uint64]string, error)
+}
+
+var _ Raft = (*replica.Replica)(nil)
+
+// Config holds the server's settings.
+type Config struct {
+	// Datacenter is given to nodes registered without one.
+	Datacenter string
+	Blocking   blocking.Config
+}
+
+// DefaultConfig returns Consul's defaults.
+func DefaultConfig() Config {
+	return Config{Datacenter: "dc1", Blocking: blocking.DefaultConfig()}
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	if c.Datacenter == "" {
+		return fmt.Errorf("server: Datacenter is required")
+	}
+	return c.Blocking.Validate()
+}
+
+// Server implements RegistryService and StatusService.
+type Server struct {
+	registryv1.UnimplementedRegistryServiceServer
+	statusv1.UnimplementedStatusServiceServer
+
+	cfg  Config
+	raft Raft
+	hub  *blocking.Hub
+}
+
+// New returns a Server over raft, whose state machine notifies hub.
+func New(cfg Config, raft Raft, hub *blocking.Hub) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if raft == nil || hub == nil {
+		return nil, fmt.Errorf("server: raft and hub are required")
+	}
+	return &Server{cfg: cfg, raft: raft, hub: hub}, nil
+}
+
+// AddTo adds the server's services to g.
+func (s *Server) AddTo(g grpc.ServiceRegistrar) {
+	registryv1.RegisterRegistryServiceServer(g, s)
+	statusv1.RegisterStatusServiceServer(g, s)
+}
+
+func invalid(format string, args ...any) error {
+	return status.Errorf(codes.InvalidArgument, format, args...)
+}
+
+var validStatus = map[string]bool{
+	store.StatusPassing: true, store.StatusWarning: true, store.StatusCritical: true, store.StatusMaintenance: true,
+}
+
+// normalize validates a registration and fills in Consul's defaults: the
+// datacenter, the service ID (its name), weights, check IDs (their names)
+// and the checks' node. It works on a copy.
+func (s *Server) normalize(req *registryv1.RegisterRequest) (*fsmv1.Register, error) {
+	reg := &fsmv1.Register{SkipNodeUpdate: req.SkipNodeUpdate}
+	node := proto.Clone(req.GetNode()).(*registryv1.Node)
+	if node == nil || node.Node == "" {
+		return nil, invalid("Must provide node")
+	}
+	if node.Address == "" && !req.SkipNodeUpdate {
+		return nil, invalid("Must provide address if SkipNodeUpdate is not set")
+	}
+	if node.Id != "" {
+		node.Id = strings.ToLower(node.Id)
+		if err := nodeid.Validate(node.Id); err != nil {
+			return nil, invalid("Bad node ID: %v", err)
+		}
+	}
+	if node.Datacenter == "" {
+		node.Datacenter = s.cfg.Datacenter
+	}
+	node.CreateIndex, node.ModifyIndex = 0, 0
+	reg.Node = node
+	if req.Service != nil {
+		svc := proto.Clone(req.Service).(*registryv1.Service)
+		switch {
+		case svc.Service == "" && svc.Id != "":
+			return nil, invalid("Must provide service name with ID")
+		case svc.Service == "":
+			return nil, invalid("Must provide service name")
+		case svc.Port < 0 || svc.Port > 65535:
+			return nil, invalid("Invalid service port %d", svc.Port)
+		}
+		if svc.Id == "" {
+			svc.Id = svc.Service
+		}
+		if svc.Weights == nil {
+			svc.Weights = &registryv1.Weights{Passing: 1, Warning: 1}
+		}
+		svc.CreateIndex, svc.ModifyIndex = 0, 0
+		reg.Service = svc
+	}
+	seen := map[string]bool{}
+	for _, c := range req.Checks {
+		c = proto.Clone(c).(*registryv1.Check)
+		if c.CheckId == "" {
+			c.CheckId = c.Name
+		}
+		if c.CheckId == "" {
+			return nil, invalid("Must provide a check ID or name")
+		}
+		if seen[c.CheckId] {
+			return nil, invalid("Duplicate check ID %q", c.CheckId)
+		}
+		seen[c.CheckId] = true
+		if c.Node != "" && c.Node != node.Node {
+			return nil, invalid("Check %q is for node %q, not %q", c.CheckId, c.Node, node.Node)
+		}
+		c.Node = node.Node
+		if c.Status == "" {
+			c.Status = store.StatusCritical
+		}
+		if !validStatus[c.Status] {
+			return nil, invalid("Invalid check status: %q", c.Status)
+		}
+		c.CreateIndex, c.ModifyIndex = 0, 0
+		reg.Checks = append(reg.Checks, c)
+	}
+	return reg, nil
+}
+
+func (s *Server) propose(ctx context.Context, cmd *fsmv1.Command) (uint64, error) {
+	b, err := proto.Marshal(cmd)
+	if err != nil {
+		return 0, status.Error(codes.Internal, err.Error())
+	}
+	res, err := s.raft.Propose(ctx, b)
+	if err != nil {
+		return 0, replica.Status(err)
+	}
+	if res.Value == fsm.Rejected {
+		msg := strings.TrimPrefix(string(res.Data), store.ErrRejected.Error()+": ")
+		return 0, status.Error(codes.FailedPrecondition, msg)
+	}
+	return res.Value, nil
+}
+
+// Register adds or updates a node, a service instance and checks.
+func (s *Server) Register(ctx context.Context, req *registryv1.RegisterRequest) (*registryv1.RegisterResponse, error) {
+	reg, err := s.normalize(req)
+	if err != nil {
+		return nil, err
+	}
+	index, err := s.propose(ctx, &fsmv1.Command{Op: &fsmv1.Command_Register{Register: reg}})
+	if err != nil {
+		return nil, err
+	}
+	return &registryv1.RegisterResponse{Index: index}, nil
+}
+
+// Deregister removes a node, a service instance or a check.
+func (s *Server) Deregister(ctx context.Context, req *registryv1.DeregisterRequest) (*registryv1.DeregisterResponse, error) {
+	if req.Node == "" {
+		return nil, invalid("Must provide node")
+	}
+	index, err := s.propose(ctx, &fsmv1.Command{Op: &fsmv1.Command_Deregister{Deregister: &fsmv1.Deregister{
+		Node: req.Node, ServiceId: req.ServiceId, CheckId: req.CheckId,
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	return &registryv1.DeregisterResponse{Index: index}, nil
+}
+
+// result is what a catalog query returns: its data and its index.
+type result struct {
+	v     any
+	index uint64
+}
+
+// query runs q as a blocking query on topic with opts, and returns the
+// data of its last run and the response metadata.
+func (s *Server) query(ctx context.Context, opts *queryv1.QueryOptions, topic string, q func(*store.Store) result) (any, *queryv1.QueryMeta, error) {
+	mode := opts.GetConsistency()
+	var last result
+	first := true
+	index, err := blocking.Run(ctx, s.cfg.Blocking, opts.GetMinIndex(), opts.GetWait().AsDuration(),
+		func(ctx context.Context) (<-chan struct{}, uint64, error) {
+			changed := s.hub.Watch(topic)
+			query := fsm.Query(func(st *store.Store) any { return q(st) })
+			var v any
+			var err error
+			// Only the first read of a blocking query needs ReadIndex: the
+			// local state only moves forward from the point it proved.
+			if mode == queryv1.Consistency_CONSISTENCY_STALE || !first {
+				v, err = s.raft.StaleRead(query)
+			} else {
+				v, err = s.raft.Read(ctx, query)
+			}
+			first = false
+			if err != nil {
+				return nil, 0, err
+			}
+			last = v.(result)
+			return changed, last.index, nil
+		})
+	if err != nil {
+		return nil, nil, replica.Status(err)
+	}
+	_, known := s.raft.Leader()
+	return last.v, &queryv1.QueryMeta{Index: max(index, 1), KnownLeader: known, Consistency: mode}, nil
+}
+
+// metaTopic is the topic a table query watches: with a node-meta filter,
+// a change to any node can change the answer too, so it watches everything
+// (the hub's root) and relies on the index to tell real changes apart.
+func metaTopic(table string, meta map[string]string) string {
+	if len(meta) > 0 {
+		return ""
+	}
+	return table
+}
+
+// ListNodes lists the nodes.
+func (s *Server) ListNodes(ctx context.Context, req *registryv1.ListNodesRequest) (*registryv1.ListNodesResponse, error) {
+	v, meta, err := s.query(ctx, req.Options, store.TopicNodes, func(st *store.Store) result {
+		nodes, index := st.Nodes(req.NodeMeta)
+		return result{nodes, index}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &registryv1.ListNodesResponse{Nodes: v.([]*registryv1.Node), Meta: meta}, nil
+}
+
+// ListServices lists the service names with their tags.
+func (s *Server) ListServices(ctx context.Context, req *registryv1.ListServicesRequest) (*registryv1.ListServicesResponse, error) {
+	v, meta, err := s.query(ctx, req.Options, metaTopic(store.TopicServices, req.NodeMeta), func(st *store.Store) result {
+		svcs, index := st.Services(req.NodeMeta)
+		return result{svcs, index}
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &registryv1.ListServicesResponse{Services: map[string]*registryv1.ServiceTags{}, Meta: meta}
+	for name, tags := range v.(map[string][]string) {
+		out.Services[name] = &registryv1.ServiceTags{Tags: tags}
+	}
+	return out, nil
+}
+
+// ServiceNodes lists the instances of a service.
+func (s *Server) ServiceNodes(ctx context.Context, req *registryv1.ServiceNodesRequest) (*registryv1.ServiceNodesResponse, error) {
+	if req.Service == "" {
+		return nil, invalid("Missing service name")
+	}
+	v, meta, err := s.query(ctx, req.Options, store.TopicService(req.Service), func(st *store.Store) result {
+		insts, index := st.ServiceInstances(req.Service, req.Tags, req.NodeMeta)
+		return result{insts, index}
+	})
+	if err != nil {
+		return nil, err
+	}
+	insts := v.([]store.Instance)
+	out := &registryv1.ServiceNodesResponse{Meta: meta, Instances: make([]*registryv1.ServiceInstance, len(insts))}
+	for i, in := range insts {
+		out.Instances[i] = &registryv1.ServiceInstance{Node: in.Node, Service: in.Service}
+	}
+	return out, nil
+}
+
+type nodeServices struct {
+	node *registryv1.Node
+	svcs []*registryv1.Service
+}
+
+// NodeServices returns a node with its services.
+func (s *Server) NodeServices(ctx context.Context, req *registryv1.NodeServicesRequest) (*registryv1.NodeServicesResponse, error) {
+	if req.Node == "" {
+		return nil, invalid("Missing node name")
+	}
+	v, meta, err := s.query(ctx, req.Options, store.TopicNode(req.Node), func(st *store.Store) result {
+		n, svcs, index := st.NodeServices(req.Node)
+		return result{nodeServices{n, svcs}, index}
+	})
+	if err != nil {
+		return nil, err
+	}
+	ns := v.(nodeServices)
+	return &registryv1.NodeServicesResponse{Node: ns.node, Services: ns.svcs, Meta: meta}, nil
+}
+
+// NodeChecks lists a node's checks.
+func (s *Server) NodeChecks(ctx context.Context, req *registryv1.NodeChecksRequest) (*registryv1.NodeChecksResponse, error) {
+	if req.Node == "" {
+		return nil, invalid("Missing node name")
+	}
+	v, meta, err := s.query(ctx, req.Options, store.TopicNode(req.Node), func(st *store.Store) result {
+		cs, index := st.NodeChecks(req.Node)
+		return result{cs, index}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &registryv1.NodeChecksResponse{Checks: v.([]*registryv1.Check), Meta: meta}, nil
+}
+
+// ServiceChecks lists the checks of a service's instances.
+func (s *Server) ServiceChecks(ctx context.Context, req *registryv1.ServiceChecksRequest) (*registryv1.ServiceChecksResponse, error) {
+	if req.Service == "" {
+		return nil, invalid("Missing service name")
+	}
+	v, meta, err := s.query(ctx, req.Options, store.TopicService(req.Service), func(st *store.Store) result {
+		cs, index := st.ServiceChecks(req.Service, req.NodeMeta)
+		return result{cs, index}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &registryv1.ServiceChecksResponse{Checks: v.([]*registryv1.Check), Meta: meta}, nil
+}
+
+var validStates = []string{"any", store.StatusPassing, store.StatusWarning, store.StatusCritical}
+
+// ChecksInState lists the checks in a state.
+func (s *Server) ChecksInState(ctx context.Context, req *registryv1.ChecksInStateRequest) (*registryv1.ChecksInStateResponse, error) {
+	if !slices.Contains(validStates, req.State) {
+		return nil, invalid("Invalid check state %q: use any, passing, warning or critical", req.State)
+	}
+	v, meta, err := s.query(ctx, req.Options, metaTopic(store.TopicChecks, req.NodeMeta), func(st *store.Store) result {
+		cs, index := st.ChecksInState(req.State, req.NodeMeta)
+		return result{cs, index}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &registryv1.ChecksInStateResponse{Checks: v.([]*registryv1.Check), Meta: meta}, nil
+}
+
+// ServiceHealth lists a service's instances with their checks.
+func (s *Server) ServiceHealth(ctx context.Context, req *registryv1.ServiceHealthRequest) (*registryv1.ServiceHealthResponse, error) {
+	if req.Service == "" {
+		return nil, invalid("Missing service name")
+	}
+	v, meta, err := s.query(ctx, req.Options, store.TopicService(req.Service), func(st *store.Store) result {
+		es, index := st.ServiceHealth(req.Service, req.Tags, req.NodeMeta, req.PassingOnly)
+		return result{es, index}
+	})
+	if err != nil {
+		return nil, err
+	}
+	es := v.([]store.HealthEntry)
+	out := &registryv1.ServiceHealthResponse{Meta: meta, Entries: make([]*registryv1.ServiceHealthEntry, len(es))}
+	for i, e := range es {
+		out.Entries[i] = &registryv1.ServiceHealthEntry{Node: e.Node, Service: e.Service, Checks: e.Checks}
+	}
+	return out, nil
+}
+
+type sinceResult struct {
+	events []*registryv1.CatalogEvent
+	ok     bool
+	index  uint64
+}
+
+// Watch streams catalog changes: with start_index 0 the whole catalog
+// first, then each change as it commits.
+func (s *Server) Watch(req *registryv1.WatchRequest, stream registryv1.RegistryService_WatchServer) error {
+	ctx := stream.Context()
+	from := req.StartIndex
+	if from == 0 {
+		v, err := s.raft.Read(ctx, fsm.Query(func(st *store.Store) any {
+			resp := &registryv1.WatchResponse{Index: st.Applied()}
+			put := func(node string, rec any) {
+				ev := &registryv1.CatalogEvent{Type: registryv1.CatalogEvent_TYPE_PUT, NodeName: node}
+				switch r := rec.(type) {
+				case *registryv1.Node:
+					ev.Record, ev.Index = &registryv1.CatalogEvent_Node{Node: r}, r.ModifyIndex
+				case *registryv1.Service:
+					ev.Record, ev.Index = &registryv1.CatalogEvent_Service{Service: r}, r.ModifyIndex
+				case *registryv1.Check:
+					ev.Record, ev.Index = &registryv1.CatalogEvent_Check{Check: r}, r.ModifyIndex
+				}
+				resp.Events = append(resp.Events, ev)
+			}
+			st.All(func(n *registryv1.Node) { put(n.Node, n) },
+				func(node string, v *registryv1.Service) { put(node, v) },
+				func(c *registryv1.Check) { put(c.Node, c) })
+			return resp
+		}))
+		if err != nil {
+			return replica.Status(err)
+		}
+		resp := v.(*registryv1.WatchResponse)
+		resp.Index = max(resp.Index, 1)
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+		from = resp.Index
+	}
+	for {
+		changed := s.hub.Watch("")
+		after := from
+		v, err := s.raft.StaleRead(fsm.EventsQuery(func(l *fsm.EventLog) any {
+			evs, ok := l.Since(after)
+			return sinceResult{events: slices.Clone(evs), ok: ok}
+		}))
+		if err != nil {
+			return replica.Status(err)
+		}
+		res := v.(sinceResult)
+		if !res.ok {
+			return status.Errorf(codes.OutOfRange, "changes after index %d are no longer kept; watch again from 0", after)
+		}
+		if n := len(res.events); n > 0 {
+			from = res.events[n-1].Index
+			if err := stream.Send(&registryv1.WatchResponse{Events: res.events, Index: from}); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// Leader returns the leader's Raft address.
+func (s *Server) Leader(ctx context.Context, _ *statusv1.LeaderRequest) (*statusv1.LeaderResponse, error) {
+	id, ok := s.raft.Leader()
+	if !ok {
+		return &statusv1.LeaderResponse{}, nil
+	}
+	members, err := s.raft.Members(ctx)
+	if err != nil {
+		return nil, replica.Status(err)
+	}
+	return &statusv1.LeaderResponse{Address: members[id]}, nil
+}
+
+// Peers returns the voting members' Raft addresses, sorted.
+func (s *Server) Peers(ctx context.Context, _ *statusv1.PeersRequest) (*statusv1.PeersResponse, error) {
+	members, err := s.raft.Members(ctx)
+	if err != nil {
+		return nil, replica.Status(err)
+	}
+	out := make([]string, 0, len(members))
+	for _, addr := range members {
+		out = append(out, addr)
+	}
+	slices.Sort(out)
+	return &statusv1.PeersResponse{Addresses: out}, nil
+}

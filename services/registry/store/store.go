@@ -1,0 +1,554 @@
+// Package store holds the catalog in memory: nodes, their service
+// instances and health checks, and the Raft indexes that blocking queries
+// wait on. It knows nothing of Raft or locking; package fsm applies the
+// replicated log to it under a lock.
+//
+// Records are immutable once stored: a change stores a new message, so a
+// reader may keep what it read after the store's lock is released.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
+)
+
+// Check states.
+const (
+	StatusPassing     = "passing"
+	StatusWarning     = "warning"
+	StatusCritical    = "critical"
+	StatusMaintenance = "maintenance"
+)
+
+// ErrRejected wraps the reasons a registration is refused as a whole.
+var ErrRejected = errors.New("registration rejected")
+
+// Topics are the names blocking queries watch (blocking.Hub keys). Each
+// ends in NUL so that no topic is a prefix of another.
+func topic(kind, name string) string { return kind + "\x00" + name + "\x00" }
+
+// Topic names for whole tables and for one node or service.
+var (
+	TopicNodes    = topic("nodes", "")
+	TopicServices = topic("services", "")
+	TopicChecks   = topic("checks", "")
+)
+
+// TopicNode is the topic of one node: its record, services and checks.
+func TopicNode(name string) string { return topic("node", name) }
+
+// TopicService is the topic of one service name: its instances, their
+// checks and the nodes they run on.
+func TopicService(name string) string { return topic("service", name) }
+
+// Store is the catalog. Its methods are not safe for concurrent use with
+// writes.
+type Store struct {
+	nodes    map[string]*registryv1.Node
+	services map[string]map[string]*registryv1.Service // node → service ID
+	checks   map[string]map[string]*registryv1.Check   // node → check ID
+	// indexes maps a topic to the Raft index of its last change. Entries
+	// are never removed, so the index of a query never goes backwards,
+	// even after the last instance of a service is gone.
+	indexes map[string]uint64
+	applied uint64
+
+	touched []string                   // topics changed by the current write
+	events  []*registryv1.CatalogEvent // records changed by the current write
+}
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{
+		nodes:    map[string]*registryv1.Node{},
+		services: map[string]map[string]*registryv1.Service{},
+		checks:   map[string]map[string]*registryv1.Check{},
+		indexes:  map[string]uint64{},
+	}
+}
+
+// Clone returns an independent copy (records are shared: they are
+// immutable).
+func (s *Store) Clone() *Store {
+	c := &Store{
+		nodes:    maps.Clone(s.nodes),
+		services: make(map[string]map[string]*registryv1.Service, len(s.services)),
+		checks:   make(map[string]map[string]*registryv1.Check, len(s.checks)),
+		indexes:  maps.Clone(s.indexes),
+		applied:  s.applied,
+	}
+	for n, m := range s.services {
+		c.services[n] = maps.Clone(m)
+	}
+	for n, m := range s.checks {
+		c.checks[n] = maps.Clone(m)
+	}
+	return c
+}
+
+// Applied returns the last Raft index applied.
+func (s *Store) Applied() uint64 { return s.applied }
+
+// SetApplied records that the log has been applied up to index.
+func (s *Store) SetApplied(index uint64) { s.applied = max(s.applied, index) }
+
+// Index returns the index of a topic.
+func (s *Store) Index(topic string) uint64 { return s.indexes[topic] }
+
+// TakeTouched returns the topics changed since the last call.
+func (s *Store) TakeTouched() []string {
+	t := s.touched
+	s.touched = nil
+	return t
+}
+
+// TakeEvents returns the changes made since the last call, in order.
+func (s *Store) TakeEvents() []*registryv1.CatalogEvent {
+	e := s.events
+	s.events = nil
+	return e
+}
+
+func (s *Store) emit(index uint64, typ registryv1.CatalogEvent_Type, node string, rec any) {
+	ev := &registryv1.CatalogEvent{Type: typ, NodeName: node, Index: index}
+	switch r := rec.(type) {
+	case *registryv1.Node:
+		ev.Record = &registryv1.CatalogEvent_Node{Node: r}
+	case *registryv1.Service:
+		ev.Record = &registryv1.CatalogEvent_Service{Service: r}
+	case *registryv1.Check:
+		ev.Record = &registryv1.CatalogEvent_Check{Check: r}
+	}
+	s.events = append(s.events, ev)
+}
+
+func (s *Store) bump(index uint64, topics ...string) {
+	for _, t := range topics {
+		if s.indexes[t] < index {
+			s.indexes[t] = index
+			s.touched = append(s.touched, t)
+		}
+	}
+}
+
+// bumpNodeServices bumps the topics of every service on node: a change to
+// the node or to its node-level checks changes their health.
+func (s *Store) bumpNodeServices(index uint64, node string) {
+	for _, svc := range s.services[node] {
+		s.bump(index, TopicService(svc.Service))
+	}
+}
+
+// sameIgnoringIndexes reports whether a and b differ only in their
+// CreateIndex and ModifyIndex.
+func sameIgnoringIndexes[T proto.Message](a, b T, clear func(T)) bool {
+	a2, b2 := proto.Clone(a).(T), proto.Clone(b).(T)
+	clear(a2)
+	clear(b2)
+	return proto.Equal(a2, b2)
+}
+
+func clearNode(n *registryv1.Node)       { n.CreateIndex, n.ModifyIndex = 0, 0 }
+func clearService(v *registryv1.Service) { v.CreateIndex, v.ModifyIndex = 0, 0 }
+func clearCheck(c *registryv1.Check)     { c.CreateIndex, c.ModifyIndex = 0, 0 }
+
+// Register applies a registration at index: the node (unless skipNode),
+// the service instance and the checks. It validates everything against
+// the current state first and changes nothing when it returns an error.
+// Records equal to the stored ones leave their indexes alone.
+func (s *Store) Register(index uint64, node *registryv1.Node, svc *registryv1.Service, checks []*registryv1.Check, skipNode bool) error {
+	if node == nil || node.Node == "" {
+		return fmt.Errorf("%w: Must provide node", ErrRejected)
+	}
+	name := node.Node
+	_, nodeExists := s.nodes[name]
+	if skipNode && !nodeExists {
+		return fmt.Errorf("%w: node %q is not registered (SkipNodeUpdate)", ErrRejected, name)
+	}
+	for _, c := range checks {
+		if c.ServiceId == "" {
+			continue
+		}
+		if svc != nil && c.ServiceId == svc.Id {
+			continue
+		}
+		if _, ok := s.services[name][c.ServiceId]; !ok {
+			return fmt.Errorf("%w: Missing service registration for check %q: service %q on node %q",
+				ErrRejected, c.CheckId, c.ServiceId, name)
+		}
+	}
+
+	if !skipNode {
+		s.putNode(index, node)
+	}
+	if svc != nil {
+		s.putService(index, name, svc)
+	}
+	for _, c := range checks {
+		s.putCheck(index, name, c)
+	}
+	return nil
+}
+
+func (s *Store) putNode(index uint64, n *registryv1.Node) {
+	old, ok := s.nodes[n.Node]
+	if ok && sameIgnoringIndexes(old, n, clearNode) {
+		return
+	}
+	n = proto.Clone(n).(*registryv1.Node)
+	n.CreateIndex, n.ModifyIndex = index, index
+	if ok {
+		n.CreateIndex = old.CreateIndex
+	}
+	s.nodes[n.Node] = n
+	s.emit(index, registryv1.CatalogEvent_TYPE_PUT, n.Node, n)
+	s.bump(index, TopicNodes, TopicNode(n.Node))
+	s.bumpNodeServices(index, n.Node)
+}
+
+func (s *Store) putService(index uint64, node string, v *registryv1.Service) {
+	old, ok := s.services[node][v.Id]
+	if ok && sameIgnoringIndexes(old, v, clearService) {
+		return
+	}
+	v = proto.Clone(v).(*registryv1.Service)
+	v.CreateIndex, v.ModifyIndex = index, index
+	if ok {
+		v.CreateIndex = old.CreateIndex
+		if old.Service != v.Service {
+			s.bump(index, TopicService(old.Service))
+		}
+	}
+	if s.services[node] == nil {
+		s.services[node] = map[string]*registryv1.Service{}
+	}
+	s.services[node][v.Id] = v
+	s.emit(index, registryv1.CatalogEvent_TYPE_PUT, node, v)
+	s.bump(index, TopicServices, TopicService(v.Service), TopicNode(node))
+	// The instance's checks carry its name and tags.
+	for id, c := range s.checks[node] {
+		if c.ServiceId == v.Id && (c.ServiceName != v.Service || !slices.Equal(c.ServiceTags, v.Tags)) {
+			c = proto.Clone(c).(*registryv1.Check)
+			c.ServiceName, c.ServiceTags, c.ModifyIndex = v.Service, slices.Clone(v.Tags), index
+			s.checks[node][id] = c
+			s.emit(index, registryv1.CatalogEvent_TYPE_PUT, node, c)
+			s.bump(index, TopicChecks)
+		}
+	}
+}
+
+func (s *Store) putCheck(index uint64, node string, c *registryv1.Check) {
+	c = proto.Clone(c).(*registryv1.Check)
+	c.Node = node
+	if c.Status == "" {
+		c.Status = StatusCritical
+	}
+	if c.ServiceId != "" {
+		v := s.services[node][c.ServiceId]
+		c.ServiceName, c.ServiceTags = v.Service, slices.Clone(v.Tags)
+	} else {
+		c.ServiceName, c.ServiceTags = "", nil
+	}
+	old, ok := s.checks[node][c.CheckId]
+	if ok && sameIgnoringIndexes(old, c, clearCheck) {
+		return
+	}
+	c.CreateIndex, c.ModifyIndex = index, index
+	if ok {
+		c.CreateIndex = old.CreateIndex
+		if old.ServiceId != c.ServiceId {
+			s.bumpCheckOwner(index, node, old)
+		}
+	}
+	if s.checks[node] == nil {
+		s.checks[node] = map[string]*registryv1.Check{}
+	}
+	s.checks[node][c.CheckId] = c
+	s.emit(index, registryv1.CatalogEvent_TYPE_PUT, node, c)
+	s.bump(index, TopicChecks)
+	s.bumpCheckOwner(index, node, c)
+}
+
+// bumpCheckOwner bumps the topics a check's change affects: its node, and
+// its service or, for a node-level check, every service on the node.
+func (s *Store) bumpCheckOwner(index uint64, node string, c *registryv1.Check) {
+	s.bump(index, TopicNode(node))
+	if c.ServiceId == "" {
+		s.bumpNodeServices(index, node)
+	} else if c.ServiceName != "" {
+		s.bump(index, TopicService(c.ServiceName))
+	}
+}
+
+// Deregister removes, at index, a check (checkID set), a service instance
+// with its checks (serviceID set), or the node with everything on it.
+// Removing what is not there is not an error.
+func (s *Store) Deregister(index uint64, node, serviceID, checkID string) {
+	switch {
+	case checkID != "":
+		s.deleteCheck(index, node, checkID)
+	case serviceID != "":
+		s.deleteService(index, node, serviceID)
+	default:
+		if _, ok := s.nodes[node]; !ok {
+			return
+		}
+		for id := range s.services[node] {
+			s.deleteService(index, node, id)
+		}
+		for id := range s.checks[node] {
+			s.deleteCheck(index, node, id)
+		}
+		s.emit(index, registryv1.CatalogEvent_TYPE_DELETE, node, &registryv1.Node{Node: node})
+		delete(s.nodes, node)
+		delete(s.services, node)
+		delete(s.checks, node)
+		s.bump(index, TopicNodes, TopicNode(node))
+	}
+}
+
+func (s *Store) deleteCheck(index uint64, node, id string) {
+	c, ok := s.checks[node][id]
+	if !ok {
+		return
+	}
+	s.bumpCheckOwner(index, node, c)
+	delete(s.checks[node], id)
+	s.emit(index, registryv1.CatalogEvent_TYPE_DELETE, node, &registryv1.Check{Node: node, CheckId: id})
+	s.bump(index, TopicChecks)
+}
+
+func (s *Store) deleteService(index uint64, node, id string) {
+	v, ok := s.services[node][id]
+	if !ok {
+		return
+	}
+	for cid, c := range s.checks[node] {
+		if c.ServiceId == id {
+			s.deleteCheck(index, node, cid)
+		}
+	}
+	delete(s.services[node], id)
+	s.emit(index, registryv1.CatalogEvent_TYPE_DELETE, node, &registryv1.Service{Id: id, Service: v.Service})
+	// The service's topic is bumped even when this was its last instance
+	// (Consul's extinction index), so a blocking query on it wakes to [].
+	s.bump(index, TopicServices, TopicService(v.Service), TopicNode(node))
+}
+
+// NodeMetaFilter keeps nodes that have every key with its value.
+type NodeMetaFilter map[string]string
+
+func (f NodeMetaFilter) match(n *registryv1.Node) bool {
+	for k, v := range f {
+		if got, ok := n.GetMeta()[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Node returns a node, or nil.
+func (s *Store) Node(name string) *registryv1.Node { return s.nodes[name] }
+
+// Nodes returns the nodes that match meta, by name, and the index of the
+// nodes table.
+func (s *Store) Nodes(meta NodeMetaFilter) ([]*registryv1.Node, uint64) {
+	out := make([]*registryv1.Node, 0, len(s.nodes))
+	for _, n := range s.nodes {
+		if meta.match(n) {
+			out = append(out, n)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
+	return out, s.indexes[TopicNodes]
+}
+
+// Services returns each service name on the nodes that match meta with
+// the sorted union of its instances' tags, and the services table's index.
+func (s *Store) Services(meta NodeMetaFilter) (map[string][]string, uint64) {
+	tags := map[string]map[string]bool{}
+	for node, svcs := range s.services {
+		if !meta.match(s.nodes[node]) {
+			continue
+		}
+		for _, v := range svcs {
+			if tags[v.Service] == nil {
+				tags[v.Service] = map[string]bool{}
+			}
+			for _, t := range v.Tags {
+				tags[v.Service][t] = true
+			}
+		}
+	}
+	out := make(map[string][]string, len(tags))
+	index := s.indexes[TopicServices]
+	if len(meta) > 0 {
+		// Which nodes match depends on their meta too.
+		index = max(index, s.indexes[TopicNodes])
+	}
+	for name, set := range tags {
+		// A service without tags has [], as in Consul, not nil.
+		out[name] = slices.AppendSeq(make([]string, 0, len(set)), maps.Keys(set))
+		slices.Sort(out[name])
+	}
+	return out, index
+}
+
+// Instance is a service instance with its node.
+type Instance struct {
+	Node    *registryv1.Node
+	Service *registryv1.Service
+}
+
+func hasTags(have, want []string) bool {
+	for _, w := range want {
+		if !slices.ContainsFunc(have, func(h string) bool { return strings.EqualFold(h, w) }) {
+			return false
+		}
+	}
+	return true
+}
+
+// ServiceInstances returns the instances of a service that have all tags,
+// on nodes that match meta, ordered by node then ID, and the service's index.
+func (s *Store) ServiceInstances(name string, tags []string, meta NodeMetaFilter) ([]Instance, uint64) {
+	var out []Instance
+	for node, svcs := range s.services {
+		n := s.nodes[node]
+		if !meta.match(n) {
+			continue
+		}
+		for _, v := range svcs {
+			if v.Service == name && hasTags(v.Tags, tags) {
+				out = append(out, Instance{Node: n, Service: v})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Node.Node != out[j].Node.Node {
+			return out[i].Node.Node < out[j].Node.Node
+		}
+		return out[i].Service.Id < out[j].Service.Id
+	})
+	return out, s.indexes[TopicService(name)]
+}
+
+// NodeServices returns a node (nil if unknown) with its services by ID, and
+// the node's index.
+func (s *Store) NodeServices(name string) (*registryv1.Node, []*registryv1.Service, uint64) {
+	n := s.nodes[name]
+	if n == nil {
+		return nil, nil, s.indexes[TopicNode(name)]
+	}
+	svcs := slices.Collect(maps.Values(s.services[name]))
+	sort.Slice(svcs, func(i, j int) bool { return svcs[i].Id < svcs[j].Id })
+	return n, svcs, s.indexes[TopicNode(name)]
+}
+
+func sortChecks(cs []*registryv1.Check) {
+	sort.Slice(cs, func(i, j int) bool {
+		if cs[i].Node != cs[j].Node {
+			return cs[i].Node < cs[j].Node
+		}
+		return cs[i].CheckId < cs[j].CheckId
+	})
+}
+
+// NodeChecks returns a node's checks by ID and the node's index.
+func (s *Store) NodeChecks(name string) ([]*registryv1.Check, uint64) {
+	cs := slices.Collect(maps.Values(s.checks[name]))
+	sortChecks(cs)
+	return cs, s.indexes[TopicNode(name)]
+}
+
+// ServiceChecks returns the checks of every instance of a service on
+// nodes that match meta, and the service's index.
+func (s *Store) ServiceChecks(name string, meta NodeMetaFilter) ([]*registryv1.Check, uint64) {
+	var out []*registryv1.Check
+	for node, cs := range s.checks {
+		if !meta.match(s.nodes[node]) {
+			continue
+		}
+		for _, c := range cs {
+			if c.ServiceName == name && c.ServiceId != "" {
+				out = append(out, c)
+			}
+		}
+	}
+	sortChecks(out)
+	return out, s.indexes[TopicService(name)]
+}
+
+// ChecksInState returns the checks in state ("any" for all) on nodes that
+// match meta, and the checks table's index.
+func (s *Store) ChecksInState(state string, meta NodeMetaFilter) ([]*registryv1.Check, uint64) {
+	var out []*registryv1.Check
+	for node, cs := range s.checks {
+		if !meta.match(s.nodes[node]) {
+			continue
+		}
+		for _, c := range cs {
+			if state == "any" || c.Status == state {
+				out = append(out, c)
+			}
+		}
+	}
+	sortChecks(out)
+	if len(meta) > 0 {
+		return out, max(s.indexes[TopicChecks], s.indexes[TopicNodes])
+	}
+	return out, s.indexes[TopicChecks]
+}
+
+// HealthEntry is an instance with its node and the checks that apply to
+// it: the node's own checks and the instance's.
+type HealthEntry struct {
+	Instance
+	Checks []*registryv1.Check
+}
+
+// ServiceHealth returns the instances of a service with their checks, as
+// ServiceInstances; with passingOnly, only those whose every check passes.
+func (s *Store) ServiceHealth(name string, tags []string, meta NodeMetaFilter, passingOnly bool) ([]HealthEntry, uint64) {
+	insts, index := s.ServiceInstances(name, tags, meta)
+	out := make([]HealthEntry, 0, len(insts))
+	for _, in := range insts {
+		var cs []*registryv1.Check
+		for _, c := range s.checks[in.Node.Node] {
+			if c.ServiceId == "" || c.ServiceId == in.Service.Id {
+				cs = append(cs, c)
+			}
+		}
+		sortChecks(cs)
+		if passingOnly && slices.ContainsFunc(cs, func(c *registryv1.Check) bool { return c.Status != StatusPassing }) {
+			continue
+		}
+		out = append(out, HealthEntry{Instance: in, Checks: cs})
+	}
+	return out, index
+}
+
+// All calls the functions with every record, nodes first.
+func (s *Store) All(node func(*registryv1.Node), svc func(string, *registryv1.Service), check func(*registryv1.Check)) {
+	for _, n := range s.nodes {
+		node(n)
+	}
+	for name, m := range s.services {
+		for _, v := range m {
+			svc(name, v)
+		}
+	}
+	for _, m := range s.checks {
+		for _, c := range m {
+			check(c)
+		}
+	}
+}
