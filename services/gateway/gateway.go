@@ -28,6 +28,10 @@ type Config struct {
 	GRPCAddress string
 	// KVAddress is the kv service's gRPC address.
 	KVAddress string
+	// RegistryAddress is the registry service's gRPC address. Empty means
+	// none: catalog and health calls then fail with "No known Consul
+	// servers" (HTTP 500), as on a Consul agent without servers.
+	RegistryAddress string
 	// MaxValueSize is the largest KV value the HTTP API accepts.
 	MaxValueSize int
 	// ShutdownGrace bounds the graceful stop of the servers.
@@ -35,7 +39,8 @@ type Config struct {
 	Logger        *slog.Logger
 }
 
-// DefaultConfig returns Consul's defaults; KVAddress must still be set.
+// DefaultConfig returns Consul's defaults; KVAddress (and, for the catalog,
+// RegistryAddress) must still be set.
 func DefaultConfig() Config {
 	return Config{
 		Datacenter:    "dc1",
@@ -76,7 +81,16 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("gateway: dial kv at %s: %w", cfg.KVAddress, err)
 	}
 	defer kvConn.Close()
-	rt, err := router.New(cfg.Datacenter, kvConn)
+	var opts []router.Option
+	if cfg.RegistryAddress != "" {
+		regConn, err := rpc.Dial(cfg.RegistryAddress)
+		if err != nil {
+			return fmt.Errorf("gateway: dial registry at %s: %w", cfg.RegistryAddress, err)
+		}
+		defer regConn.Close()
+		opts = append(opts, router.WithRegistry(regConn))
+	}
+	rt, err := router.New(cfg.Datacenter, kvConn, opts...)
 	if err != nil {
 		return err
 	}
@@ -88,12 +102,12 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("gateway: listen on %s: %w", cfg.GRPCAddress, err)
 		}
 		gs := rpc.NewServer()
-		rt.Register(gs)
+		rt.AddTo(gs)
 		g.Go(func() error { return rpc.Serve(ctx, gs, l, cfg.ShutdownGrace) })
 	}
 	if cfg.HTTPAddress != "" {
 		h, err := httpapi.New(ctx, httpapi.Config{MaxValueSize: cfg.MaxValueSize},
-			httpapi.Services{KV: rt, Status: rt})
+			httpapi.Services{KV: rt, Status: rt, Registry: rt.Registry()})
 		if err != nil {
 			return err
 		}
@@ -124,6 +138,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return nil
 		})
 	}
-	log.Info("gateway started", "http", cfg.HTTPAddress, "grpc", cfg.GRPCAddress, "datacenter", cfg.Datacenter)
+	log.Info("gateway started", "http", cfg.HTTPAddress, "grpc", cfg.GRPCAddress,
+		"datacenter", cfg.Datacenter, "registry", cfg.RegistryAddress)
 	return g.Wait()
 }

@@ -4,7 +4,8 @@
 //
 //   - a query-parameter parser for Consul's parameters (query.go),
 //   - a marshaler writing Consul's JSON: PascalCase, integers as numbers,
-//     bare booleans, raw bodies (marshaler.go),
+//     bare booleans, raw bodies; and reading Consul's registration bodies
+//     (marshaler.go),
 //   - a forward-response option and rewriter that set the X-Consul-*
 //     headers and status codes and turn responses into Consul's shapes
 //     (response.go),
@@ -22,6 +23,8 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 
 	kvv1 "github.com/tribune/tribune/sdk/go/tribune/kv/v1"
+	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
+	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
 	statusv1 "github.com/tribune/tribune/sdk/go/tribune/status/v1"
 )
 
@@ -36,6 +39,9 @@ type Config struct {
 type Services struct {
 	KV     kvv1.KVServiceServer
 	Status statusv1.StatusServiceServer
+	// Registry serves /v1/catalog and /v1/health. It is expected to apply
+	// the requests' filter itself (the router's Registry does).
+	Registry registryv1.RegistryServiceServer
 }
 
 // New returns the /v1 handler.
@@ -43,8 +49,8 @@ func New(ctx context.Context, cfg Config, svc Services) (http.Handler, error) {
 	if cfg.MaxValueSize <= 0 {
 		return nil, errors.New("httpapi: MaxValueSize must be positive")
 	}
-	if svc.KV == nil || svc.Status == nil {
-		return nil, errors.New("httpapi: KV and Status services are required")
+	if svc.KV == nil || svc.Status == nil || svc.Registry == nil {
+		return nil, errors.New("httpapi: KV, Status and Registry services are required")
 	}
 	mux := runtime.NewServeMux(
 		runtime.SetQueryParameterParser(queryParser{}),
@@ -63,6 +69,9 @@ func New(ctx context.Context, cfg Config, svc Services) (http.Handler, error) {
 		return nil, err
 	}
 	if err := statusv1.RegisterStatusServiceHandlerServer(ctx, mux, svc.Status); err != nil {
+		return nil, err
+	}
+	if err := registryv1.RegisterRegistryServiceHandlerServer(ctx, mux, registryHTTP{svc.Registry}); err != nil {
 		return nil, err
 	}
 	return withRequest(limitKVBody(cfg.MaxValueSize, mux)), nil
@@ -97,4 +106,35 @@ func limitKVBody(limit int, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// registryHTTP is the registry as the HTTP API calls it. A registration's
+// datacenter is its body's Datacenter, else the ?dc parameter, where the
+// Go client sends WriteOptions.Datacenter; the HTTP rules bind the body
+// only, so the parameter is read here.
+type registryHTTP struct {
+	registryv1.RegistryServiceServer
+}
+
+// writeOptions returns o with its datacenter defaulted from ?dc.
+func writeOptions(ctx context.Context, o *queryv1.WriteOptions) *queryv1.WriteOptions {
+	if o == nil {
+		o = &queryv1.WriteOptions{}
+	}
+	if o.Datacenter == "" {
+		if r := requestFrom(ctx); r != nil {
+			o.Datacenter = r.URL.Query().Get("dc")
+		}
+	}
+	return o
+}
+
+func (s registryHTTP) Register(ctx context.Context, req *registryv1.RegisterRequest) (*registryv1.RegisterResponse, error) {
+	req.Options = writeOptions(ctx, req.Options)
+	return s.RegistryServiceServer.Register(ctx, req)
+}
+
+func (s registryHTTP) Deregister(ctx context.Context, req *registryv1.DeregisterRequest) (*registryv1.DeregisterResponse, error) {
+	req.Options = writeOptions(ctx, req.Options)
+	return s.RegistryServiceServer.Deregister(ctx, req)
 }

@@ -8,6 +8,9 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
+	"github.com/tribune/tribune/services/gateway/consul"
 )
 
 // rawBody is a response written as it is (?raw).
@@ -18,7 +21,8 @@ type emptyBody struct{}
 
 // marshaler writes the Consul-shaped values that rewriteResponse makes
 // with encoding/json, and reads request bodies: raw bytes for a KV value,
-// JSON otherwise.
+// Consul's catalog registration shapes for the registry's writes, JSON
+// otherwise.
 type marshaler struct {
 	maxValueSize int
 }
@@ -64,11 +68,33 @@ func (m *marshaler) NewDecoder(r io.Reader) runtime.Decoder {
 		if err != nil {
 			return fmt.Errorf("reading body: %w", err)
 		}
+		switch req := v.(type) {
+		case *registryv1.RegisterRequest:
+			return decodeCatalog(data, req, consul.DecodeRegistration)
+		case *registryv1.DeregisterRequest:
+			return decodeCatalog(data, req, consul.DecodeDeregistration)
+		}
 		if len(data) == 0 {
 			return io.EOF
 		}
 		return m.Unmarshal(data, v)
 	})
+}
+
+// decodeCatalog reads a catalog write's body in Consul's shape into dst.
+// Its errors are Consul's 400 texts; an empty body is one (Consul's
+// decoder fails with EOF), not a request with nothing in it.
+func decodeCatalog[M proto.Message](data []byte, dst M, decode func([]byte) (M, error)) error {
+	if len(data) == 0 {
+		return fmt.Errorf("Request decode failed: %v", io.EOF)
+	}
+	src, err := decode(data)
+	if err != nil {
+		return fmt.Errorf("Request decode failed: %v", err)
+	}
+	proto.Reset(dst)
+	proto.Merge(dst, src)
+	return nil
 }
 
 func (m *marshaler) NewEncoder(w io.Writer) runtime.Encoder {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -13,6 +14,7 @@ import (
 
 	kvv1 "github.com/tribune/tribune/sdk/go/tribune/kv/v1"
 	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
+	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
 	statusv1 "github.com/tribune/tribune/sdk/go/tribune/status/v1"
 )
 
@@ -80,9 +82,85 @@ func (queryParser) Parse(msg proto.Message, v url.Values, filter *utilities.Doub
 	case *statusv1.PeersRequest:
 		m.Datacenter = v.Get("dc")
 	default:
+		if ok, err := parseRegistry(msg, v); ok {
+			return err
+		}
 		return (&runtime.DefaultQueryParser{}).Parse(msg, v, filter)
 	}
 	return nil
+}
+
+// parseRegistry reads the parameters of the catalog and health reads:
+// the common ones, tag (repeatable: instances with every tag), node-meta
+// (repeatable key:value), filter and passing. ?near is accepted and
+// ignored: without network coordinates there is no distance to sort by,
+// and Consul leaves the order as it is for nodes without coordinates. It
+// reports whether msg is one of those requests.
+func parseRegistry(msg proto.Message, v url.Values) (bool, error) {
+	switch msg.(type) {
+	case *registryv1.ListNodesRequest, *registryv1.ListServicesRequest,
+		*registryv1.ServiceNodesRequest, *registryv1.NodeServicesRequest,
+		*registryv1.NodeChecksRequest, *registryv1.ServiceChecksRequest,
+		*registryv1.ChecksInStateRequest, *registryv1.ServiceHealthRequest:
+	default:
+		return false, nil
+	}
+	opts, err := queryOptions(v)
+	if err != nil {
+		return true, err
+	}
+	filter, meta, tags := v.Get("filter"), nodeMeta(v), v["tag"]
+	switch m := msg.(type) {
+	case *registryv1.ListNodesRequest:
+		m.Options, m.NodeMeta, m.Filter = opts, meta, filter
+	case *registryv1.ListServicesRequest:
+		m.Options, m.NodeMeta, m.Filter = opts, meta, filter
+	case *registryv1.ServiceNodesRequest:
+		m.Options, m.NodeMeta, m.Filter, m.Tags = opts, meta, filter, tags
+	case *registryv1.NodeServicesRequest:
+		m.Options, m.Filter = opts, filter
+	case *registryv1.NodeChecksRequest:
+		m.Options, m.Filter = opts, filter
+	case *registryv1.ServiceChecksRequest:
+		m.Options, m.NodeMeta, m.Filter = opts, meta, filter
+	case *registryv1.ChecksInStateRequest:
+		m.Options, m.NodeMeta, m.Filter = opts, meta, filter
+	case *registryv1.ServiceHealthRequest:
+		passing, err := boolParam(v, "passing")
+		if err != nil {
+			return true, badRequest("Invalid value for ?passing")
+		}
+		m.Options, m.NodeMeta, m.Filter, m.Tags, m.PassingOnly = opts, meta, filter, tags, passing
+	}
+	return true, nil
+}
+
+// nodeMeta reads the node-meta=key:value parameters (Consul's
+// parseMetaFilter: a pair without a colon is the key with an empty value).
+func nodeMeta(v url.Values) map[string]string {
+	pairs, ok := v["node-meta"]
+	if !ok {
+		return nil
+	}
+	out := make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		k, val, _ := strings.Cut(p, ":")
+		out[k] = val
+	}
+	return out
+}
+
+// boolParam reads a flag as Consul's getBoolQueryParam does: absent is
+// false, present without a value is true, otherwise strconv.ParseBool.
+func boolParam(v url.Values, name string) (bool, error) {
+	if !has(v, name) {
+		return false, nil
+	}
+	s := v.Get(name)
+	if s == "" {
+		return true, nil
+	}
+	return strconv.ParseBool(s)
 }
 
 // conflicting reports whether more than one of flags is present.

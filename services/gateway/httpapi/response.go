@@ -7,8 +7,11 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tribune/tribune/services/gateway/consul"
+
 	kvv1 "github.com/tribune/tribune/sdk/go/tribune/kv/v1"
 	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
+	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
 	statusv1 "github.com/tribune/tribune/sdk/go/tribune/status/v1"
 )
 
@@ -72,7 +75,8 @@ func kvView(ctx context.Context, r *kvv1.GetResponse) (int, any) {
 	return http.StatusOK, out
 }
 
-// forwardResponse sets the headers and status of a successful call.
+// forwardResponse sets the headers and status of a successful call: the
+// X-Consul-* headers on every read (every response with a QueryMeta).
 func forwardResponse(ctx context.Context, w http.ResponseWriter, m proto.Message) error {
 	if mm, ok := m.(interface{ GetMeta() *queryv1.QueryMeta }); ok {
 		setMeta(w.Header(), mm.GetMeta())
@@ -111,5 +115,41 @@ func rewriteResponse(ctx context.Context, m proto.Message) (any, error) {
 		}
 		return r.Addresses, nil
 	}
+	if body, ok := registryView(m); ok {
+		return body, nil
+	}
 	return m, nil
+}
+
+// registryView is the Consul-shaped body of a catalog or health response
+// (see package consul for the empty-value rules).
+func registryView(m proto.Message) (any, bool) {
+	switch r := m.(type) {
+	case *registryv1.RegisterResponse, *registryv1.DeregisterResponse:
+		// Consul answers a catalog write with a bare true.
+		return true, true
+	case *registryv1.ListDatacentersResponse:
+		if r.Datacenters == nil {
+			return []string{}, true
+		}
+		return r.Datacenters, true
+	case *registryv1.ListNodesResponse:
+		return consul.NodesFromProto(r.GetNodes()), true
+	case *registryv1.ListServicesResponse:
+		return consul.ServicesFromProto(r.GetServices()), true
+	case *registryv1.ServiceNodesResponse:
+		return consul.CatalogServicesFromProto(r.GetInstances()), true
+	case *registryv1.NodeServicesResponse:
+		// An unknown node is a 200 with the body null.
+		return consul.CatalogNodeFromProto(r), true
+	case *registryv1.NodeChecksResponse:
+		return consul.ChecksFromProto(r.GetChecks()), true
+	case *registryv1.ServiceChecksResponse:
+		return consul.ChecksFromProto(r.GetChecks()), true
+	case *registryv1.ChecksInStateResponse:
+		return consul.ChecksFromProto(r.GetChecks()), true
+	case *registryv1.ServiceHealthResponse:
+		return consul.ServiceEntriesFromProto(r.GetEntries()), true
+	}
+	return nil, false
 }

@@ -15,13 +15,15 @@ import (
 	"google.golang.org/grpc/status"
 
 	kvv1 "github.com/tribune/tribune/sdk/go/tribune/kv/v1"
+	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
 	statusv1 "github.com/tribune/tribune/sdk/go/tribune/status/v1"
 )
 
 // ErrNoPathToDatacenter is Consul's answer for a datacenter it cannot reach.
 var ErrNoPathToDatacenter = status.Error(codes.Unavailable, "No path to datacenter")
 
-// Router forwards calls to the local services.
+// Router forwards calls to the local services. Its catalog service is
+// Registry, a type apart (see Registry).
 type Router struct {
 	kvv1.UnimplementedKVServiceServer
 	statusv1.UnimplementedStatusServiceServer
@@ -29,6 +31,20 @@ type Router struct {
 	datacenter string
 	kv         kvv1.KVServiceClient
 	status     statusv1.StatusServiceClient
+	registry   *Registry
+}
+
+// Option configures a Router.
+type Option func(*options)
+
+type options struct {
+	registryConn grpc.ClientConnInterface
+}
+
+// WithRegistry forwards catalog and health calls over conn, the registry
+// service's connection. Without it they fail with ErrNoServers.
+func WithRegistry(conn grpc.ClientConnInterface) Option {
+	return func(o *options) { o.registryConn = conn }
 }
 
 var (
@@ -36,26 +52,43 @@ var (
 	_ statusv1.StatusServiceServer = (*Router)(nil)
 )
 
-// New returns a Router for datacenter that forwards KV and status calls
-// over kvConn, the kv service's connection.
-func New(datacenter string, kvConn grpc.ClientConnInterface) (*Router, error) {
+// New returns a Router for datacenter that forwards KV calls over kvConn,
+// the kv service's connection, and catalog calls as opts say. Status calls
+// go to the registry when there is one (its Raft is the servers' Raft, as
+// Consul reports it), else to the kv service.
+func New(datacenter string, kvConn grpc.ClientConnInterface, opts ...Option) (*Router, error) {
 	if datacenter == "" {
 		return nil, errors.New("router: datacenter is required")
 	}
 	if kvConn == nil {
 		return nil, errors.New("router: kv connection is required")
 	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	reg := &Registry{datacenter: datacenter}
+	statusConn := kvConn
+	if o.registryConn != nil {
+		reg.client = registryv1.NewRegistryServiceClient(o.registryConn)
+		statusConn = o.registryConn
+	}
 	return &Router{
 		datacenter: datacenter,
 		kv:         kvv1.NewKVServiceClient(kvConn),
-		status:     statusv1.NewStatusServiceClient(kvConn),
+		status:     statusv1.NewStatusServiceClient(statusConn),
+		registry:   reg,
 	}, nil
 }
 
-// Register adds the router's services to g.
-func (r *Router) Register(g grpc.ServiceRegistrar) {
+// Registry returns the router's catalog service.
+func (r *Router) Registry() *Registry { return r.registry }
+
+// AddTo adds the router's services to g.
+func (r *Router) AddTo(g grpc.ServiceRegistrar) {
 	kvv1.RegisterKVServiceServer(g, r)
 	statusv1.RegisterStatusServiceServer(g, r)
+	registryv1.RegisterRegistryServiceServer(g, r.registry)
 }
 
 // local checks that dc names this datacenter (or none).

@@ -1,0 +1,350 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/tribune/tribune/services/gateway/consul"
+
+	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
+	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
+)
+
+// ErrNoServers is the answer to a catalog call when the gateway has no
+// registry to forward it to (Consul's text for an agent without servers).
+var ErrNoServers = status.Error(codes.Unavailable, "No known Consul servers")
+
+// Registry is the router's RegistryService: it checks the datacenter,
+// forwards each call to the registry service, and applies the request's
+// ?filter to what the registry returns (the registry does not filter).
+// ListDatacenters it answers itself. It is a type apart from Router
+// because both RegistryService and KVService have a Watch method.
+//
+// Its methods are safe for concurrent use.
+type Registry struct {
+	registryv1.UnimplementedRegistryServiceServer
+
+	datacenter string
+	// client is nil when no registry is configured.
+	client registryv1.RegistryServiceClient
+}
+
+var _ registryv1.RegistryServiceServer = (*Registry)(nil)
+
+// validStates are the states /v1/health/state/:state takes.
+var validStates = []string{"any", "passing", "warning", "critical"}
+
+func (g *Registry) local(dc string) error {
+	if dc == "" || dc == g.datacenter {
+		return nil
+	}
+	return ErrNoPathToDatacenter
+}
+
+// upstream returns the registry client after checking the datacenter.
+func (g *Registry) upstream(dc string) (registryv1.RegistryServiceClient, error) {
+	if err := g.local(dc); err != nil {
+		return nil, err
+	}
+	if g.client == nil {
+		return nil, ErrNoServers
+	}
+	return g.client, nil
+}
+
+// matcher compiles a request's filter for elements of type T; a bad
+// filter is the caller's mistake.
+func matcher[T any](expr string) (*consul.Matcher[T], error) {
+	m, err := consul.NewMatcher[T](expr)
+	return m, filterStatus(err)
+}
+
+func filterStatus(err error) error {
+	var fe *consul.FilterError
+	if errors.As(err, &fe) {
+		return status.Error(codes.InvalidArgument, fe.Error())
+	}
+	return err
+}
+
+// keep returns the elements of in whose Consul shape m matches.
+func keep[P comparable, C any](m *consul.Matcher[C], in []P, shape func(P) C) ([]P, error) {
+	if m == nil {
+		return in, nil
+	}
+	var zero P
+	out := make([]P, 0, len(in))
+	for _, p := range in {
+		if p == zero {
+			continue
+		}
+		ok, err := m.Match(shape(p))
+		if err != nil {
+			return nil, filterStatus(err)
+		}
+		if ok {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// Register forwards a registration.
+func (g *Registry) Register(ctx context.Context, req *registryv1.RegisterRequest) (*registryv1.RegisterResponse, error) {
+	c, err := g.upstream(req.GetOptions().GetDatacenter())
+	if err != nil {
+		return nil, err
+	}
+	return c.Register(ctx, req)
+}
+
+// Deregister forwards a deregistration.
+func (g *Registry) Deregister(ctx context.Context, req *registryv1.DeregisterRequest) (*registryv1.DeregisterResponse, error) {
+	c, err := g.upstream(req.GetOptions().GetDatacenter())
+	if err != nil {
+		return nil, err
+	}
+	return c.Deregister(ctx, req)
+}
+
+// ListDatacenters lists the datacenters this agent can reach: its own,
+// until federation exists. Like Consul's, it needs no leader.
+func (g *Registry) ListDatacenters(context.Context, *registryv1.ListDatacentersRequest) (*registryv1.ListDatacentersResponse, error) {
+	return &registryv1.ListDatacentersResponse{Datacenters: []string{g.datacenter}}, nil
+}
+
+// ListNodes forwards a node listing and filters it (selectors of Node).
+func (g *Registry) ListNodes(ctx context.Context, req *registryv1.ListNodesRequest) (*registryv1.ListNodesResponse, error) {
+	c, err := g.upstream(req.GetOptions().GetDatacenter())
+	if err != nil {
+		return nil, err
+	}
+	m, err := matcher[*consul.Node](req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.ListNodes(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Nodes, err = keep(m, resp.GetNodes(), consul.NodeFromProto); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// ListServices forwards a service listing. With a filter, Consul filters
+// the instances (selectors of CatalogService: ServiceTags, NodeMeta, ...)
+// and lists the services with an instance left, with the tags of those
+// instances; the registry's listing has only names and tags, so each
+// service's instances are read (with the listing's consistency, without
+// blocking again) and filtered here.
+func (g *Registry) ListServices(ctx context.Context, req *registryv1.ListServicesRequest) (*registryv1.ListServicesResponse, error) {
+	c, err := g.upstream(req.GetOptions().GetDatacenter())
+	if err != nil {
+		return nil, err
+	}
+	m, err := matcher[*consul.CatalogService](req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.ListServices(ctx, req)
+	if err != nil || m == nil {
+		return resp, err
+	}
+	names := make([]string, 0, len(resp.GetServices()))
+	for name := range resp.GetServices() {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	services := make(map[string]*registryv1.ServiceTags, len(names))
+	for _, name := range names {
+		sn, err := c.ServiceNodes(ctx, &registryv1.ServiceNodesRequest{
+			Service:  name,
+			NodeMeta: req.GetNodeMeta(),
+			Options: &queryv1.QueryOptions{
+				Datacenter:  req.GetOptions().GetDatacenter(),
+				Consistency: req.GetOptions().GetConsistency(),
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		kept, err := keep(m, sn.GetInstances(), consul.CatalogServiceFromProto)
+		if err != nil {
+			return nil, err
+		}
+		if len(kept) == 0 {
+			continue
+		}
+		var tags []string
+		for _, i := range kept {
+			tags = append(tags, i.GetService().GetTags()...)
+		}
+		slices.Sort(tags)
+		services[name] = &registryv1.ServiceTags{Tags: slices.Compact(tags)}
+	}
+	resp.Services = services
+	return resp, nil
+}
+
+// ServiceNodes forwards an instance listing and filters it (selectors of
+// CatalogService).
+func (g *Registry) ServiceNodes(ctx context.Context, req *registryv1.ServiceNodesRequest) (*registryv1.ServiceNodesResponse, error) {
+	c, err := g.upstream(req.GetOptions().GetDatacenter())
+	if err != nil {
+		return nil, err
+	}
+	m, err := matcher[*consul.CatalogService](req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.ServiceNodes(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Instances, err = keep(m, resp.GetInstances(), consul.CatalogServiceFromProto); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// NodeServices forwards a node read and filters its services (selectors
+// of AgentService), as Consul filters the Services map.
+func (g *Registry) NodeServices(ctx context.Context, req *registryv1.NodeServicesRequest) (*registryv1.NodeServicesResponse, error) {
+	c, err := g.upstream(req.GetOptions().GetDatacenter())
+	if err != nil {
+		return nil, err
+	}
+	m, err := matcher[*consul.AgentService](req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.NodeServices(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Services, err = keep(m, resp.GetServices(), consul.ServiceFromProto); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// NodeChecks forwards a node's checks and filters them (selectors of
+// HealthCheck).
+func (g *Registry) NodeChecks(ctx context.Context, req *registryv1.NodeChecksRequest) (*registryv1.NodeChecksResponse, error) {
+	c, err := g.upstream(req.GetOptions().GetDatacenter())
+	if err != nil {
+		return nil, err
+	}
+	m, err := matcher[*consul.HealthCheck](req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.NodeChecks(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Checks, err = keep(m, resp.GetChecks(), consul.CheckFromProto); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// ServiceChecks forwards a service's checks and filters them.
+func (g *Registry) ServiceChecks(ctx context.Context, req *registryv1.ServiceChecksRequest) (*registryv1.ServiceChecksResponse, error) {
+	c, err := g.upstream(req.GetOptions().GetDatacenter())
+	if err != nil {
+		return nil, err
+	}
+	m, err := matcher[*consul.HealthCheck](req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.ServiceChecks(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Checks, err = keep(m, resp.GetChecks(), consul.CheckFromProto); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// ChecksInState forwards a listing of the checks in one state (any,
+// passing, warning or critical) and filters it.
+func (g *Registry) ChecksInState(ctx context.Context, req *registryv1.ChecksInStateRequest) (*registryv1.ChecksInStateResponse, error) {
+	if !slices.Contains(validStates, req.GetState()) {
+		return nil, status.Errorf(codes.InvalidArgument,
+			"Invalid check state %q: must be any, passing, warning or critical", req.GetState())
+	}
+	c, err := g.upstream(req.GetOptions().GetDatacenter())
+	if err != nil {
+		return nil, err
+	}
+	m, err := matcher[*consul.HealthCheck](req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.ChecksInState(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Checks, err = keep(m, resp.GetChecks(), consul.CheckFromProto); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// ServiceHealth forwards a service's health and filters the entries
+// (selectors of ServiceEntry: Service.Tags, Node.Meta.x, Checks.Status).
+func (g *Registry) ServiceHealth(ctx context.Context, req *registryv1.ServiceHealthRequest) (*registryv1.ServiceHealthResponse, error) {
+	c, err := g.upstream(req.GetOptions().GetDatacenter())
+	if err != nil {
+		return nil, err
+	}
+	m, err := matcher[*consul.ServiceEntry](req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.ServiceHealth(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Entries, err = keep(m, resp.GetEntries(), consul.ServiceEntryFromProto); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// Watch forwards a catalog watch stream.
+func (g *Registry) Watch(req *registryv1.WatchRequest, stream grpc.ServerStreamingServer[registryv1.WatchResponse]) error {
+	c, err := g.upstream(req.GetDatacenter())
+	if err != nil {
+		return err
+	}
+	up, err := c.Watch(stream.Context(), req)
+	if err != nil {
+		return err
+	}
+	for {
+		resp, err := up.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(resp); err != nil {
+			return fmt.Errorf("router: registry watch send: %w", err)
+		}
+	}
+}
