@@ -1,0 +1,233 @@
+// Package agenttest builds the tribune binary and runs real agents from it
+// for end-to-end tests: each on free loopback ports with its own data
+// directory, stopped when the test ends.
+package agenttest
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binary    string
+	buildErr  error
+)
+
+// Binary builds ./cmd/tribune once per test process and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tribune-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binary = filepath.Join(dir, "tribune")
+		cmd := exec.Command("go", "build", "-o", binary, "github.com/tribune/tribune/cmd/tribune")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out.String())
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binary
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Agent is a running `tribune agent -dev`.
+type Agent struct {
+	t       testing.TB
+	DataDir string
+	HTTP    string // host:port of the HTTP API
+	GRPC    string // host:port of the public gRPC API
+	KVPort  int
+	// ServerPort is the registry's Raft port: what /v1/status/leader names.
+	ServerPort int
+	args       []string
+
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan error
+}
+
+// Start starts an agent in dataDir (a new temporary one when empty) and
+// waits until it has a KV leader.
+func Start(t testing.TB, dataDir string, extra ...string) *Agent {
+	t.Helper()
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	a := &Agent{t: t, DataDir: dataDir, KVPort: FreePort(t), ServerPort: FreePort(t)}
+	httpPort, grpcPort := FreePort(t), FreePort(t)
+	a.HTTP = "127.0.0.1:" + strconv.Itoa(httpPort)
+	a.GRPC = "127.0.0.1:" + strconv.Itoa(grpcPort)
+	a.args = append([]string{"agent", "-dev", "-data-dir", dataDir,
+		"-http-port", strconv.Itoa(httpPort), "-grpc-port", strconv.Itoa(grpcPort),
+		"-kv-port", strconv.Itoa(a.KVPort), "-server-port", strconv.Itoa(a.ServerPort),
+		"-raft-rtt", "10ms", "-stop-timeout", "5s"}, extra...)
+	a.start()
+	t.Cleanup(a.Kill)
+	a.WaitLeader()
+	return a
+}
+
+func (a *Agent) start() {
+	a.cmd = exec.Command(Binary(a.t), a.args...)
+	a.out = &syncBuffer{}
+	a.cmd.Stdout, a.cmd.Stderr = a.out, a.out
+	if err := a.cmd.Start(); err != nil {
+		a.t.Fatal(err)
+	}
+	a.done = make(chan error, 1)
+	go func() { a.done <- a.cmd.Wait() }()
+}
+
+// Restart starts the agent again on the same data directory and ports.
+func (a *Agent) Restart() {
+	a.t.Helper()
+	a.start()
+	a.WaitLeader()
+}
+
+// Output returns what the agent has printed so far.
+func (a *Agent) Output() string { return a.out.String() }
+
+// URL returns the agent's HTTP URL for path.
+func (a *Agent) URL(path string) string { return "http://" + a.HTTP + path }
+
+// WaitLeader polls /v1/status/leader until it names a leader.
+func (a *Agent) WaitLeader() {
+	a.t.Helper()
+	Eventually(a.t, 30*time.Second, func() error {
+		resp, err := http.Get(a.URL("/v1/status/leader"))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		_, _ = b.ReadFrom(resp.Body)
+		if resp.StatusCode != 200 || strings.TrimSpace(b.String()) == `""` {
+			return fmt.Errorf("leader: %d %s", resp.StatusCode, b.String())
+		}
+		return nil
+	}, a.Output)
+}
+
+// Pid returns the agent's process ID.
+func (a *Agent) Pid() int { return a.cmd.Process.Pid }
+
+// ChildPid returns the process ID of the agent's child running the named
+// service, or 0.
+func (a *Agent) ChildPid(service string) int {
+	// Each thread of the agent lists the children it forked.
+	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", a.Pid()))
+	var pids []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err == nil {
+			pids = append(pids, strings.Fields(string(b))...)
+		}
+	}
+	for _, f := range pids {
+		pid, _ := strconv.Atoi(f)
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		if len(args) > 2 && args[1] == "service" && args[2] == service {
+			return pid
+		}
+	}
+	return 0
+}
+
+// Stop sends SIGTERM and waits for the agent to exit, returning its error
+// (nil for exit status 0).
+func (a *Agent) Stop(timeout time.Duration) error {
+	a.t.Helper()
+	_ = a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-a.done:
+		return err
+	case <-time.After(timeout):
+		a.Kill()
+		return fmt.Errorf("agent did not stop within %v", timeout)
+	}
+}
+
+// Kill kills the agent if it still runs; its children die with it.
+func (a *Agent) Kill() {
+	if a.cmd == nil || a.cmd.ProcessState != nil {
+		return
+	}
+	_ = a.cmd.Process.Kill()
+	select {
+	case <-a.done:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+// Eventually polls cond until it returns nil or timeout passes, then fails
+// the test with the last error and, if given, diagnostic output.
+func Eventually(t testing.TB, timeout time.Duration, cond func() error, diag ...func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for pause := 10 * time.Millisecond; ; pause = min(2*pause, 250*time.Millisecond) {
+		if err = cond(); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(pause)
+	}
+	var extra string
+	for _, d := range diag {
+		extra += "\n" + d()
+	}
+	t.Fatalf("condition not met within %v: %v%s", timeout, err, extra)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

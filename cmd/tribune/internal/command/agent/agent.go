@@ -1,0 +1,262 @@
+// Package agent implements `tribune agent`: it starts the agent's services
+// as child processes of this binary (`tribune service NAME ...`) and
+// supervises them, with Consul's flags.
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/tribune/tribune/cmd/tribune/internal/command"
+	"github.com/tribune/tribune/cmd/tribune/internal/supervisor"
+	"github.com/tribune/tribune/lib/logging"
+	"github.com/tribune/tribune/lib/nodeid"
+)
+
+type cmd struct{ io command.IO }
+
+// New returns the agent command.
+func New(io command.IO) command.Command { return &cmd{io: io} }
+
+func (c *cmd) Synopsis() string { return "Runs a Tribune agent" }
+
+// flags are the agent's options, under Consul's names.
+type flags struct {
+	dev             bool
+	server          bool
+	bootstrapExpect int
+	dataDir         string
+	node            string
+	datacenter      string
+	bind            string
+	advertise       string
+	client          string
+	httpPort        int
+	grpcPort        int
+	serverPort      int
+	kvPort          int
+	logLevel        string
+	maxValueSize    int
+	raftRTT         time.Duration
+	stopTimeout     time.Duration
+	pprofPort       int
+}
+
+func (f *flags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&f.dev, "dev", false, "Development mode: a single server on 127.0.0.1 that bootstraps alone; data in a temporary directory unless -data-dir is given.")
+	fs.BoolVar(&f.server, "server", false, "Run as a server: hold a replica of the datacenter's Raft shards.")
+	fs.IntVar(&f.bootstrapExpect, "bootstrap-expect", 0, "The number of servers to wait for before bootstrapping the cluster.")
+	fs.StringVar(&f.dataDir, "data-dir", "", "The directory of the agent's state.")
+	fs.StringVar(&f.node, "node", "", "The node's name; the host name by default.")
+	fs.StringVar(&f.datacenter, "datacenter", "dc1", "The agent's datacenter.")
+	fs.StringVar(&f.bind, "bind", "", "The address servers use to reach this agent (Raft); 127.0.0.1 in -dev.")
+	fs.StringVar(&f.advertise, "advertise", "", "The address advertised to other agents and in the catalog; -bind by default.")
+	fs.StringVar(&f.client, "client", "127.0.0.1", "The address the HTTP and gRPC APIs listen on.")
+	fs.IntVar(&f.httpPort, "http-port", 8500, "The HTTP API's port.")
+	fs.IntVar(&f.grpcPort, "grpc-port", 8502, "The public gRPC API's port.")
+	fs.IntVar(&f.serverPort, "server-port", 8300, "The registry shard's Raft port (the catalog service); /v1/status reports it.")
+	fs.IntVar(&f.kvPort, "kv-port", 8303, "The KV shard's Raft port.")
+	fs.StringVar(&f.logLevel, "log-level", "info", "Log level: trace, debug, info, warn, error.")
+	fs.IntVar(&f.maxValueSize, "kv-max-value-size", 512<<10, "The largest KV value accepted, in bytes.")
+	fs.DurationVar(&f.raftRTT, "raft-rtt", 20*time.Millisecond, "The Raft tick: the expected round trip between servers.")
+	fs.IntVar(&f.pprofPort, "pprof-port", 0, "Serve Go's profiler from each service on -client: gateway on this port, registry +1, kv +2; off when 0.")
+	fs.DurationVar(&f.stopTimeout, "stop-timeout", 10*time.Second, "How long each service has to stop before it is killed.")
+}
+
+func (f *flags) validate() error {
+	for name, p := range map[string]int{"-http-port": f.httpPort, "-grpc-port": f.grpcPort, "-server-port": f.serverPort, "-kv-port": f.kvPort} {
+		if p < 1 || p > 65535 {
+			return fmt.Errorf("%s: %d is not a port (1-65535)", name, p)
+		}
+	}
+	if net.ParseIP(f.client) == nil {
+		return fmt.Errorf("-client: %q is not an IP address", f.client)
+	}
+	if f.bind != "" && net.ParseIP(f.bind) == nil {
+		return fmt.Errorf("-bind: %q is not an IP address", f.bind)
+	}
+	if f.advertise != "" && net.ParseIP(f.advertise) == nil {
+		return fmt.Errorf("-advertise: %q is not an IP address", f.advertise)
+	}
+	if f.bootstrapExpect < 0 {
+		return fmt.Errorf("-bootstrap-expect: must not be negative")
+	}
+	if _, err := logging.ParseLevel(f.logLevel); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	if f.maxValueSize <= 0 {
+		return fmt.Errorf("-kv-max-value-size: must be positive")
+	}
+	if f.dev {
+		return nil
+	}
+	switch {
+	case f.dataDir == "":
+		return errors.New("Must specify data directory using -data-dir")
+	case !f.server:
+		return errors.New("client agents (no -server) need gossip membership, which this build does not have yet; run -server or -dev")
+	case f.bootstrapExpect > 1:
+		return errors.New("-bootstrap-expect above 1 needs gossip membership, which this build does not have yet; use -bootstrap-expect 1")
+	case f.bootstrapExpect == 0:
+		return errors.New("a server needs -bootstrap-expect 1 (or -dev) in this build")
+	}
+	return nil
+}
+
+func (c *cmd) Run(ctx context.Context, args []string) int {
+	var f flags
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.SetOutput(c.io.Err)
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 1
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(c.io.Err, "==> Unexpected arguments: %v\n", fs.Args())
+		return 1
+	}
+	if err := f.validate(); err != nil {
+		fmt.Fprintf(c.io.Err, "==> %v\n", err)
+		return 1
+	}
+	if err := c.run(ctx, f); err != nil {
+		fmt.Fprintf(c.io.Err, "==> %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func (c *cmd) run(ctx context.Context, f flags) error {
+	if f.dev {
+		f.server = true
+		f.bootstrapExpect = 1
+		if f.bind == "" {
+			f.bind = "127.0.0.1"
+		}
+		if f.dataDir == "" {
+			dir, err := os.MkdirTemp("", "tribune-dev-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			f.dataDir = dir
+		}
+	}
+	if f.bind == "" {
+		f.bind = "127.0.0.1"
+	}
+	dataDir, err := filepath.Abs(f.dataDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	id, err := nodeid.LoadOrCreate(dataDir)
+	if err != nil {
+		return err
+	}
+	if f.node == "" {
+		if f.node, err = os.Hostname(); err != nil {
+			return err
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if f.advertise == "" {
+		f.advertise = f.bind
+	}
+	kvSock := socketPath(dataDir, "kv.sock")
+	registrySock := socketPath(dataDir, "registry.sock")
+	registryArgs := []string{"service", "registry",
+		"-node-id", id,
+		"-data-dir", dataDir,
+		"-raft-addr", net.JoinHostPort(f.bind, strconv.Itoa(f.serverPort)),
+		"-grpc-addr", "unix://" + registrySock,
+		"-datacenter", f.datacenter,
+		"-node", f.node,
+		"-advertise", f.advertise,
+		"-server-port", strconv.Itoa(f.serverPort),
+		"-raft-rtt", f.raftRTT.String(),
+		"-log-level", f.logLevel,
+	}
+	raftAddr := net.JoinHostPort(f.bind, strconv.Itoa(f.kvPort))
+	kvArgs := []string{"service", "kv",
+		"-node-id", id,
+		"-data-dir", dataDir,
+		"-raft-addr", raftAddr,
+		"-grpc-addr", "unix://" + kvSock,
+		"-max-value-size", strconv.Itoa(f.maxValueSize),
+		"-raft-rtt", f.raftRTT.String(),
+		"-log-level", f.logLevel,
+	}
+	if f.bootstrapExpect == 1 {
+		kvArgs = append(kvArgs, "-bootstrap")
+		registryArgs = append(registryArgs, "-bootstrap")
+	}
+	gwArgs := []string{"service", "gateway",
+		"-datacenter", f.datacenter,
+		"-http-addr", net.JoinHostPort(f.client, strconv.Itoa(f.httpPort)),
+		"-grpc-addr", net.JoinHostPort(f.client, strconv.Itoa(f.grpcPort)),
+		"-kv-addr", "unix://" + kvSock,
+		"-registry-addr", "unix://" + registrySock,
+		"-max-value-size", strconv.Itoa(f.maxValueSize),
+		"-log-level", f.logLevel,
+	}
+	if f.pprofPort > 0 {
+		for i, args := range []*[]string{&gwArgs, &registryArgs, &kvArgs} {
+			*args = append(*args, "-pprof-addr", net.JoinHostPort(f.client, strconv.Itoa(f.pprofPort+i)))
+		}
+	}
+	level, _ := logging.ParseLevel(f.logLevel)
+	log := logging.New(c.io.Err, level)
+	cfg := supervisor.DefaultConfig()
+	cfg.Children = []supervisor.Child{
+		{Name: "registry", Path: self, Args: registryArgs},
+		{Name: "kv", Path: self, Args: kvArgs},
+		{Name: "gateway", Path: self, Args: gwArgs},
+	}
+	cfg.StopTimeout = f.stopTimeout
+	cfg.Output = c.io.Err
+	cfg.Logger = log
+	fmt.Fprintf(c.io.Out, "==> Starting Tribune agent...\n")
+	fmt.Fprintf(c.io.Out, "           Node name: '%s'\n", f.node)
+	fmt.Fprintf(c.io.Out, "             Node ID: '%s'\n", id)
+	fmt.Fprintf(c.io.Out, "          Datacenter: '%s'\n", f.datacenter)
+	fmt.Fprintf(c.io.Out, "              Server: %t (Bootstrap: %t)\n", f.server, f.bootstrapExpect == 1)
+	fmt.Fprintf(c.io.Out, "         Client Addr: [%s] (HTTP: %d, gRPC: %d)\n", f.client, f.httpPort, f.grpcPort)
+	fmt.Fprintf(c.io.Out, "        Cluster Addr: %s (Raft: registry %d, KV %d)\n", f.advertise, f.serverPort, f.kvPort)
+	fmt.Fprintf(c.io.Out, "            Data Dir: %s\n", dataDir)
+	fmt.Fprintf(c.io.Out, "\n==> Log data will now stream in as it occurs:\n\n")
+	err = supervisor.Run(ctx, cfg)
+	log.Info("agent stopped")
+	return err
+}
+
+// socketPath returns a unix socket path in dir, or, when that path is over
+// the kernel's limit (108 bytes), one in the temporary directory named by
+// a hash of dir.
+func socketPath(dir, name string) string {
+	p := filepath.Join(dir, name)
+	if len(p) < 100 {
+		return p
+	}
+	sum := sha256.Sum256([]byte(dir))
+	short := filepath.Join(os.TempDir(), "tribune-"+hex.EncodeToString(sum[:6]))
+	_ = os.MkdirAll(short, 0o700)
+	return filepath.Join(short, name)
+}

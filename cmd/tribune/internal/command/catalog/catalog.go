@@ -1,0 +1,234 @@
+// Package catalog implements `tribune catalog datacenters|nodes|services`,
+// the catalog commands of Consul's CLI (`consul catalog ...`), with the
+// same flags and output, over the agent's Consul-compatible HTTP API.
+package catalog
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/tribune/tribune/cmd/tribune/internal/command"
+)
+
+// subcommand is one of datacenters, nodes and services.
+type subcommand interface {
+	// flags returns a new flag set bound to the subcommand's fields.
+	flags() *flag.FlagSet
+	// run runs the subcommand with its positional arguments.
+	run(ctx context.Context, args []string) int
+	synopsis() string
+	help() string
+}
+
+type cmd struct{ io command.IO }
+
+// New returns the catalog command.
+func New(io command.IO) command.Command { return &cmd{io: io} }
+
+func (c *cmd) Synopsis() string { return "Interact with the catalog" }
+
+func (c *cmd) subcommands() map[string]subcommand {
+	return map[string]subcommand{
+		"datacenters": &datacentersCmd{io: c.io},
+		"nodes":       &nodesCmd{io: c.io},
+		"services":    &servicesCmd{io: c.io},
+	}
+}
+
+func (c *cmd) Run(ctx context.Context, args []string) int {
+	if len(args) == 0 {
+		c.usage()
+		return 1
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		c.usage()
+		return 0
+	}
+	sub, ok := c.subcommands()[args[0]]
+	if !ok {
+		fmt.Fprintf(c.io.Err, "Unknown subcommand: %q\n\n", args[0])
+		c.usage()
+		return 1
+	}
+	fs := sub.flags()
+	fs.SetOutput(c.io.Err)
+	fs.Usage = func() {
+		fmt.Fprint(c.io.Err, strings.TrimLeft(sub.help(), "\n"))
+		fmt.Fprintln(c.io.Err, "\nOptions:")
+		fmt.Fprintln(c.io.Err)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 1
+	}
+	if n := fs.NArg(); n > 0 {
+		fmt.Fprintf(c.io.Err, "Too many arguments (expected 0, got %d)\n", n)
+		return 1
+	}
+	return sub.run(ctx, fs.Args())
+}
+
+func (c *cmd) usage() {
+	fmt.Fprint(c.io.Err, `Usage: tribune catalog <subcommand> [options] [args]
+
+  This command has subcommands for interacting with the catalog. The
+  catalog should not be confused with the agent, although the APIs and
+  responses may be similar.
+
+  Here are some simple examples, and more detailed examples are available
+  in the subcommands or the documentation.
+
+  List all datacenters:
+
+      $ tribune catalog datacenters
+
+  List all nodes:
+
+      $ tribune catalog nodes
+
+  List all services:
+
+      $ tribune catalog services
+
+  For more examples, ask for subcommand help or view the documentation.
+
+Subcommands:
+`)
+	for _, name := range []string{"datacenters", "nodes", "services"} {
+		fmt.Fprintf(c.io.Err, "    %-12s %s\n", name, c.subcommands()[name].synopsis())
+	}
+}
+
+// client returns a Consul API client for the agent h names.
+func client(h *command.HTTPFlags) (*api.Client, error) {
+	cfg := api.DefaultConfig()
+	cfg.Address = h.Addr
+	cfg.Datacenter = h.Datacenter
+	return api.NewClient(cfg)
+}
+
+// queryOptions returns the read options every catalog query shares.
+func queryOptions(ctx context.Context, h *command.HTTPFlags, nodeMeta map[string]string) *api.QueryOptions {
+	q := &api.QueryOptions{AllowStale: h.Stale, NodeMeta: nodeMeta}
+	return q.WithContext(ctx)
+}
+
+// newFlagSet returns an empty flag set that reports errors instead of
+// exiting.
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// mapValue is a repeatable key=value flag, as Consul's -node-meta. Its
+// errors, like loadDataSource's, keep Consul's capitalised wording.
+type mapValue map[string]string
+
+var _ flag.Value = (*mapValue)(nil)
+
+func (m *mapValue) String() string {
+	if m == nil {
+		return fmt.Sprintf("%v", map[string]string(nil))
+	}
+	return fmt.Sprintf("%v", map[string]string(*m))
+}
+
+func (m *mapValue) Set(v string) error {
+	key, value, ok := strings.Cut(v, "=")
+	if !ok {
+		return fmt.Errorf("Missing \"=\" value in argument: %s", v)
+	}
+	if *m == nil {
+		*m = mapValue{}
+	}
+	(*m)[key] = value
+	return nil
+}
+
+// loadDataSource reads a flag's value as Consul's CLI does: "@path" is the
+// file's contents, "-" is standard input, and anything else is itself.
+func loadDataSource(data string, stdin io.Reader) (string, error) {
+	switch {
+	case data == "":
+		return "", nil
+	case data[0] == '@':
+		b, err := os.ReadFile(data[1:])
+		if err != nil {
+			return "", fmt.Errorf("Failed to read file: %s", err)
+		}
+		return string(b), nil
+	case data == "-":
+		if stdin == nil {
+			stdin = os.Stdin
+		}
+		b, err := io.ReadAll(stdin)
+		if err != nil {
+			return "", fmt.Errorf("Failed to read stdin: %s", err)
+		}
+		return string(b), nil
+	default:
+		return data, nil
+	}
+}
+
+// mapToKV renders a map as "k1=v1, k2=v2", sorted by key, as Consul's
+// catalog commands print tagged addresses and metadata.
+func mapToKV(m map[string]string, joiner string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	r := make([]string, len(keys))
+	for i, k := range keys {
+		r[i] = k + "=" + m[k]
+	}
+	return strings.Join(r, joiner)
+}
+
+// columnize aligns rows as github.com/ryanuber/columnize's Format does
+// with its default configuration, which Consul's CLI uses for tables: cells
+// are trimmed, every column but a row's last is padded to the column's
+// widest cell and followed by two spaces, and the result has no final
+// newline.
+func columnize(rows [][]string) string {
+	var widths []int
+	for _, row := range rows {
+		for i, cell := range row {
+			l := utf8.RuneCountInString(strings.TrimSpace(cell))
+			if i >= len(widths) {
+				widths = append(widths, l)
+			} else if l > widths[i] {
+				widths[i] = l
+			}
+		}
+	}
+	var b strings.Builder
+	for _, row := range rows {
+		for i, cell := range row {
+			cell = strings.TrimSpace(cell)
+			b.WriteString(cell)
+			if i == len(row)-1 {
+				b.WriteByte('\n')
+				continue
+			}
+			b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell)))
+			b.WriteString("  ")
+		}
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}

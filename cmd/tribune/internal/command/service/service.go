@@ -1,0 +1,172 @@
+// Package service implements `tribune service NAME ...`: one of Tribune's
+// services run alone in this process. The agent starts each service this
+// way as a child process; containers and tests may too.
+package service
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+
+	"github.com/tribune/tribune/cmd/tribune/internal/command"
+	"github.com/tribune/tribune/lib/blocking"
+	"github.com/tribune/tribune/lib/logging"
+	"github.com/tribune/tribune/lib/replica"
+	"github.com/tribune/tribune/lib/rpc"
+	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
+	"github.com/tribune/tribune/services/gateway"
+	"github.com/tribune/tribune/services/kv"
+	"github.com/tribune/tribune/services/registry"
+)
+
+type cmd struct {
+	io        command.IO
+	pprofAddr string
+}
+
+// New returns the service command.
+func New(io command.IO) command.Command { return &cmd{io: io} }
+
+func (c *cmd) Synopsis() string {
+	return "Runs one Tribune service (registry, kv, gateway) in this process"
+}
+
+func (c *cmd) Run(ctx context.Context, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintln(c.io.Err, "Usage: tribune service registry|kv|gateway [options]")
+		return 1
+	}
+	var err error
+	switch args[0] {
+	case "kv":
+		err = c.kv(ctx, args[1:])
+	case "registry":
+		err = c.registry(ctx, args[1:])
+	case "gateway":
+		err = c.gateway(ctx, args[1:])
+	default:
+		err = fmt.Errorf("unknown service %q: want registry, kv or gateway", args[0])
+	}
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 1
+	}
+	fmt.Fprintf(c.io.Err, "==> %v\n", err)
+	return 1
+}
+
+var errUsage = errors.New("usage")
+
+func (c *cmd) parse(fs *flag.FlagSet, args []string) error {
+	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "Serve Go's profiler on this address (host:port); off when empty.")
+	fs.SetOutput(c.io.Err)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(c.io.Err, "unexpected arguments: %v\n", fs.Args())
+		return errUsage
+	}
+	return nil
+}
+
+func (c *cmd) logger(level string) (*slog.Logger, error) {
+	l, err := logging.ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	return logging.New(c.io.Err, l), nil
+}
+
+// start serves the profiler if asked, and returns the service's logger.
+func (c *cmd) start(ctx context.Context, level string) (*slog.Logger, error) {
+	log, err := c.logger(level)
+	if err != nil {
+		return nil, err
+	}
+	rpc.ServePprof(ctx, c.pprofAddr, log)
+	return log, nil
+}
+
+// shardFlags registers the flags of a service that runs a shard replica.
+func shardFlags(fs *flag.FlagSet, cfg *replica.ServiceConfig, name, raftAddr string, b *blocking.Config, level *string) {
+	fs.StringVar(&cfg.NodeID, "node-id", "", "The agent's node ID (a UUID); the Raft replica ID derives from it.")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "The agent's data directory; Raft data goes in DATA-DIR/"+name+".")
+	fs.StringVar(&cfg.RaftAddress, "raft-addr", raftAddr, "The address the shard's Raft transport listens on.")
+	fs.StringVar(&cfg.ListenAddress, "grpc-addr", "", "The address of the gRPC API: unix:///path or host:port.")
+	fs.BoolVar(&cfg.Bootstrap, "bootstrap", false, "Bootstrap a single-server shard if there is no Raft data.")
+	fs.DurationVar(&cfg.Replica.RTT, "raft-rtt", cfg.Replica.RTT, "The Raft tick: the expected round trip between servers.")
+	fs.DurationVar(&b.MaxWait, "max-query-time", b.MaxWait, "The longest a blocking query may wait.")
+	fs.DurationVar(&b.DefaultWait, "default-query-time", b.DefaultWait, "The wait of a blocking query that gives none.")
+	fs.StringVar(level, "log-level", "info", "Log level: trace, debug, info, warn, error.")
+}
+
+func (c *cmd) kv(ctx context.Context, args []string) error {
+	cfg := kv.DefaultConfig()
+	fs := flag.NewFlagSet("service kv", flag.ContinueOnError)
+	var level string
+	shardFlags(fs, &cfg.ServiceConfig, "kv", "127.0.0.1:8303", &cfg.Server.Blocking, &level)
+	fs.IntVar(&cfg.Server.MaxValueSize, "max-value-size", cfg.Server.MaxValueSize, "The largest value a put accepts, in bytes.")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	log, err := c.start(ctx, level)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = log
+	return kv.Run(ctx, cfg)
+}
+
+func (c *cmd) registry(ctx context.Context, args []string) error {
+	cfg := registry.DefaultConfig()
+	fs := flag.NewFlagSet("service registry", flag.ContinueOnError)
+	var level string
+	self := &registryv1.Node{}
+	shardFlags(fs, &cfg.ServiceConfig, "registry", "127.0.0.1:8300", &cfg.Server.Blocking, &level)
+	fs.StringVar(&cfg.Server.Datacenter, "datacenter", cfg.Server.Datacenter, "The agent's datacenter.")
+	fs.StringVar(&self.Node, "node", "", "This server's node name, registered in the catalog.")
+	fs.StringVar(&self.Address, "advertise", "127.0.0.1", "This server's address, registered in the catalog.")
+	fs.IntVar(&cfg.SelfPort, "server-port", cfg.SelfPort, "The port registered for this server's "+registry.ServiceName+" service.")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	log, err := c.start(ctx, level)
+	if err != nil {
+		return err
+	}
+	self.Id, self.Datacenter = cfg.NodeID, cfg.Server.Datacenter
+	cfg.Self = self
+	cfg.Logger = log
+	return registry.Run(ctx, cfg)
+}
+
+func (c *cmd) gateway(ctx context.Context, args []string) error {
+	cfg := gateway.DefaultConfig()
+	fs := flag.NewFlagSet("service gateway", flag.ContinueOnError)
+	var level string
+	fs.StringVar(&cfg.Datacenter, "datacenter", cfg.Datacenter, "The agent's datacenter.")
+	fs.StringVar(&cfg.HTTPAddress, "http-addr", cfg.HTTPAddress, "The address of the /v1 HTTP API; empty disables it.")
+	fs.StringVar(&cfg.GRPCAddress, "grpc-addr", cfg.GRPCAddress, "The address of the public gRPC API; empty disables it.")
+	fs.StringVar(&cfg.KVAddress, "kv-addr", "", "The kv service's gRPC address: unix:///path or host:port.")
+	fs.StringVar(&cfg.RegistryAddress, "registry-addr", "", "The registry service's gRPC address: unix:///path or host:port.")
+	fs.IntVar(&cfg.MaxValueSize, "max-value-size", cfg.MaxValueSize, "The largest KV value accepted, in bytes.")
+	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "How long a stop waits for calls in flight.")
+	fs.StringVar(&level, "log-level", "info", "Log level: trace, debug, info, warn, error.")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	log, err := c.start(ctx, level)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = log
+	return gateway.Run(ctx, cfg)
+}
