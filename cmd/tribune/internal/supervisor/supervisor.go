@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/signal"
 	"sync"
 	"syscall"
 	"time"
@@ -38,6 +39,9 @@ type Config struct {
 	ResetAfter time.Duration
 	// StopTimeout is how long a child has to exit after SIGTERM.
 	StopTimeout time.Duration
+	// Forward maps signals the supervisor receives to the children it
+	// passes them on to (SIGHUP to the service that reloads configuration).
+	Forward map[os.Signal][]string
 	// Output receives the children's prefixed output.
 	Output io.Writer
 	Logger *slog.Logger
@@ -93,11 +97,29 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	out := &lockedWriter{w: cfg.Output}
 	procs := make([]*proc, len(cfg.Children))
+	byName := map[string]*proc{}
 	for i, ch := range cfg.Children {
 		procs[i] = &proc{child: ch, cfg: cfg, out: out, stop: make(chan struct{}), done: make(chan struct{})}
+		byName[ch.Name] = procs[i]
 		go procs[i].supervise()
 	}
-	<-ctx.Done()
+	sigs := make(chan os.Signal, 4)
+	for sig := range cfg.Forward {
+		signal.Notify(sigs, sig)
+	}
+	defer signal.Stop(sigs)
+	for wait := true; wait; {
+		select {
+		case <-ctx.Done():
+			wait = false
+		case sig := <-sigs:
+			for _, name := range cfg.Forward[sig] {
+				if p := byName[name]; p != nil {
+					p.signal(sig)
+				}
+			}
+		}
+	}
 	for i := len(procs) - 1; i >= 0; i-- {
 		procs[i].shutdown()
 	}
@@ -191,6 +213,15 @@ func (p *proc) copyLines(r io.Reader) {
 	}
 	// Drain whatever a too-long line left, so the child never blocks.
 	_, _ = io.Copy(io.Discard, r)
+}
+
+// signal sends sig to the child's current run, if any.
+func (p *proc) signal(sig os.Signal) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil && p.cmd.Process != nil {
+		_ = p.cmd.Process.Signal(sig)
+	}
 }
 
 // shutdown stops supervising and stops the child: SIGTERM, then SIGKILL

@@ -25,11 +25,16 @@ func TestMain(m *testing.M) {
 	case "serve":
 		name := os.Args[len(os.Args)-1]
 		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, syscall.SIGTERM)
+		signal.Notify(sig, syscall.SIGTERM, syscall.SIGHUP)
 		fmt.Println("ready", name)
-		<-sig
-		fmt.Println("stopping", name)
-		os.Exit(0)
+		for s := range sig {
+			if s == syscall.SIGHUP {
+				fmt.Println("hup", name)
+				continue
+			}
+			fmt.Println("stopping", name)
+			os.Exit(0)
+		}
 	case "stubborn":
 		signal.Ignore(syscall.SIGTERM)
 		fmt.Println("ready")
@@ -163,5 +168,26 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("Validate = %v, want ok=%v", err, tt.ok)
 			}
 		})
+	}
+}
+
+func TestForwardsSignalsToNamedChildren(t *testing.T) {
+	out := &buffer{}
+	cfg := config(t, out, "serve", "first", "second")
+	cfg.Forward = map[os.Signal][]string{syscall.SIGHUP: {"second"}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+	eventually(t, func() bool { return strings.Count(out.String(), "ready") == 2 }, "children ready", out)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool { return strings.Contains(out.String(), "[second] hup second") }, "SIGHUP forwarded to second", out)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "hup first") {
+		t.Fatalf("SIGHUP reached a child it was not forwarded to:\n%s", out.String())
 	}
 }
