@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/tribune/tribune/lib v0.0.0
 	github.com/tribune/tribune/sdk/go v0.0.0
+	github.com/tribune/tribune/services/registry v0.0.0
 )
 
 require (
@@ -19,4 +20,5 @@ require (
 replace (
 	github.com/tribune/tribune/lib => ../../lib
 	github.com/tribune/tribune/sdk/go => ../../sdk/go
+	github.com/tribune/tribune/services/registry => ../../services/registry
 )

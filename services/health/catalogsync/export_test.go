@@ -1,0 +1,4 @@
+package catalogsync
+
+// ScaleFactor exposes scaleFactor to the tests.
+var ScaleFactor = scaleFactor
