@@ -16,18 +16,24 @@ import (
 	"github.com/tribune/tribune/cmd/tribune/internal/command/bench"
 	"github.com/tribune/tribune/cmd/tribune/internal/command/catalog"
 	"github.com/tribune/tribune/cmd/tribune/internal/command/kv"
+	"github.com/tribune/tribune/cmd/tribune/internal/command/maint"
+	"github.com/tribune/tribune/cmd/tribune/internal/command/reload"
 	"github.com/tribune/tribune/cmd/tribune/internal/command/service"
+	"github.com/tribune/tribune/cmd/tribune/internal/command/services"
 	"github.com/tribune/tribune/cmd/tribune/internal/command/version"
 )
 
 func commands() map[string]command.Factory {
 	return map[string]command.Factory{
-		"agent":   agent.New,
-		"service": service.New,
-		"kv":      kv.New,
-		"catalog": catalog.New,
-		"bench":   bench.New,
-		"version": version.New,
+		"agent":    agent.New,
+		"service":  service.New,
+		"kv":       kv.New,
+		"catalog":  catalog.New,
+		"services": services.New,
+		"maint":    maint.New,
+		"reload":   reload.New,
+		"bench":    bench.New,
+		"version":  version.New,
 	}
 }
 
