@@ -32,6 +32,9 @@ type Config struct {
 	// none: catalog and health calls then fail with "No known Consul
 	// servers" (HTTP 500), as on a Consul agent without servers.
 	RegistryAddress string
+	// HealthAddress is the local health service's gRPC address. Empty
+	// means none: the agent API (/v1/agent) then fails with HTTP 500.
+	HealthAddress string
 	// MaxValueSize is the largest KV value the HTTP API accepts.
 	MaxValueSize int
 	// ShutdownGrace bounds the graceful stop of the servers.
@@ -40,7 +43,7 @@ type Config struct {
 }
 
 // DefaultConfig returns Consul's defaults; KVAddress (and, for the catalog,
-// RegistryAddress) must still be set.
+// RegistryAddress, for the agent API, HealthAddress) must still be set.
 func DefaultConfig() Config {
 	return Config{
 		Datacenter:    "dc1",
@@ -90,6 +93,14 @@ func Run(ctx context.Context, cfg Config) error {
 		defer regConn.Close()
 		opts = append(opts, router.WithRegistry(regConn))
 	}
+	if cfg.HealthAddress != "" {
+		healthConn, err := rpc.Dial(cfg.HealthAddress)
+		if err != nil {
+			return fmt.Errorf("gateway: dial health at %s: %w", cfg.HealthAddress, err)
+		}
+		defer healthConn.Close()
+		opts = append(opts, router.WithHealth(healthConn))
+	}
 	rt, err := router.New(cfg.Datacenter, kvConn, opts...)
 	if err != nil {
 		return err
@@ -106,8 +117,8 @@ func Run(ctx context.Context, cfg Config) error {
 		g.Go(func() error { return rpc.Serve(ctx, gs, l, cfg.ShutdownGrace) })
 	}
 	if cfg.HTTPAddress != "" {
-		h, err := httpapi.New(ctx, httpapi.Config{MaxValueSize: cfg.MaxValueSize},
-			httpapi.Services{KV: rt, Status: rt, Registry: rt.Registry()})
+		h, err := httpapi.New(ctx, httpapi.Config{MaxValueSize: cfg.MaxValueSize, Datacenter: cfg.Datacenter},
+			httpapi.Services{KV: rt, Status: rt, Registry: rt.Registry(), Agent: rt.Agent()})
 		if err != nil {
 			return err
 		}
@@ -139,6 +150,6 @@ func Run(ctx context.Context, cfg Config) error {
 		})
 	}
 	log.Info("gateway started", "http", cfg.HTTPAddress, "grpc", cfg.GRPCAddress,
-		"datacenter", cfg.Datacenter, "registry", cfg.RegistryAddress)
+		"datacenter", cfg.Datacenter, "registry", cfg.RegistryAddress, "health", cfg.HealthAddress)
 	return g.Wait()
 }

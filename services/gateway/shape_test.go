@@ -249,7 +249,7 @@ func shapeServer(t *testing.T, fake *fakeRegistry) *httptest.Server {
 		t.Fatal(err)
 	}
 	h, err := httpapi.New(context.Background(), httpapi.Config{MaxValueSize: 1 << 10},
-		httpapi.Services{KV: rt, Status: rt, Registry: rt.Registry()})
+		httpapi.Services{KV: rt, Status: rt, Registry: rt.Registry(), Agent: rt.Agent()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,10 @@
-// Package consul holds Consul's catalog and health API shapes: the JSON
-// that github.com/hashicorp/consul/api decodes, the conversions from
-// Tribune's registry messages to those shapes, the decoding of Consul's
-// registration bodies into registry requests, and ?filter (go-bexpr)
-// evaluated on the shapes, so that Consul's selectors (Service.Tags,
-// Node.Meta.env, Checks.Status, ...) work as they do in Consul.
+// Package consul holds Consul's catalog, health and agent API shapes: the
+// JSON that github.com/hashicorp/consul/api decodes, the conversions from
+// Tribune's registry and agent messages to those shapes, the decoding of
+// Consul's catalog registration bodies into registry requests, and
+// ?filter (go-bexpr) evaluated on the shapes, so that Consul's selectors
+// (Service.Tags, Node.Meta.env, Checks.Status, ...) work as they do in
+// Consul.
 //
 // The field names are Consul's: they are both the JSON names and the
 // filter selectors, so the structs carry no json renames. Empty lists are

@@ -10,7 +10,10 @@
 //     headers and status codes and turn responses into Consul's shapes
 //     (response.go),
 //   - an error handler writing plain-text errors with Consul's status
-//     codes (errors.go).
+//     codes (errors.go),
+//   - for the agent API, a wrapper of the agent service that reads what
+//     is in the HTTP request (pass/warn/fail in the path), and the
+//     health endpoints' status codes (agent.go).
 package httpapi
 
 import (
@@ -21,7 +24,9 @@ import (
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/protobuf/proto"
 
+	agentv1 "github.com/tribune/tribune/sdk/go/tribune/agent/v1"
 	kvv1 "github.com/tribune/tribune/sdk/go/tribune/kv/v1"
 	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
@@ -33,6 +38,10 @@ type Config struct {
 	// MaxValueSize is the largest KV value accepted (Consul's
 	// kv_max_value_size); a larger body is refused with 413.
 	MaxValueSize int
+	// Datacenter is the agent's datacenter, which the agent endpoints
+	// write in each service (and in /v1/agent/self when the health service
+	// names none). Empty leaves it out.
+	Datacenter string
 }
 
 // Services are the gRPC services the API calls in-process.
@@ -42,6 +51,10 @@ type Services struct {
 	// Registry serves /v1/catalog and /v1/health. It is expected to apply
 	// the requests' filter itself (the router's Registry does).
 	Registry registryv1.RegistryServiceServer
+	// Agent serves /v1/agent (the local agent's services and checks). It
+	// is expected to apply ListServices' and ListChecks' filter itself (the
+	// router's Agent does).
+	Agent agentv1.AgentServiceServer
 }
 
 // New returns the /v1 handler.
@@ -49,14 +62,18 @@ func New(ctx context.Context, cfg Config, svc Services) (http.Handler, error) {
 	if cfg.MaxValueSize <= 0 {
 		return nil, errors.New("httpapi: MaxValueSize must be positive")
 	}
-	if svc.KV == nil || svc.Status == nil || svc.Registry == nil {
-		return nil, errors.New("httpapi: KV, Status and Registry services are required")
+	if svc.KV == nil || svc.Status == nil || svc.Registry == nil || svc.Agent == nil {
+		return nil, errors.New("httpapi: KV, Status, Registry and Agent services are required")
 	}
 	mux := runtime.NewServeMux(
 		runtime.SetQueryParameterParser(queryParser{}),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &marshaler{maxValueSize: cfg.MaxValueSize}),
-		runtime.WithForwardResponseOption(forwardResponse),
-		runtime.WithForwardResponseRewriter(rewriteResponse),
+		runtime.WithForwardResponseOption(func(ctx context.Context, w http.ResponseWriter, m proto.Message) error {
+			return forwardResponse(ctx, cfg, w, m)
+		}),
+		runtime.WithForwardResponseRewriter(func(ctx context.Context, m proto.Message) (any, error) {
+			return rewriteResponse(ctx, cfg, m)
+		}),
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 		// gRPC metadata stays inside: Consul's headers come from QueryMeta.
@@ -74,6 +91,9 @@ func New(ctx context.Context, cfg Config, svc Services) (http.Handler, error) {
 	if err := registryv1.RegisterRegistryServiceHandlerServer(ctx, mux, registryHTTP{svc.Registry}); err != nil {
 		return nil, err
 	}
+	if err := agentv1.RegisterAgentServiceHandlerServer(ctx, mux, agentHTTP{svc.Agent}); err != nil {
+		return nil, err
+	}
 	return withRequest(limitKVBody(cfg.MaxValueSize, mux)), nil
 }
 
@@ -81,10 +101,13 @@ type requestKey struct{}
 
 // withRequest keeps the HTTP request in the context, where the response
 // options read the parameters that shape a response (?raw, ?keys) but are
-// not part of the gRPC request.
+// not part of the gRPC request, and a requestState, where a handler
+// leaves what it learned for the response writer.
 func withRequest(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestKey{}, r)))
+		ctx := context.WithValue(r.Context(), requestKey{}, r)
+		ctx = context.WithValue(ctx, stateKey{}, &requestState{})
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

@@ -21,7 +21,8 @@ type emptyBody struct{}
 
 // marshaler writes the Consul-shaped values that rewriteResponse makes
 // with encoding/json, and reads request bodies: raw bytes for a KV value,
-// Consul's catalog registration shapes for the registry's writes, JSON
+// Consul's catalog registration shapes for the registry's writes, Consul's
+// service and check definitions for the agent's (lib/agentdef), JSON
 // otherwise.
 type marshaler struct {
 	maxValueSize int
@@ -73,6 +74,9 @@ func (m *marshaler) NewDecoder(r io.Reader) runtime.Decoder {
 			return decodeCatalog(data, req, consul.DecodeRegistration)
 		case *registryv1.DeregisterRequest:
 			return decodeCatalog(data, req, consul.DecodeDeregistration)
+		}
+		if ok, err := decodeAgentBody(data, v); ok {
+			return err
 		}
 		if len(data) == 0 {
 			return io.EOF

@@ -85,6 +85,9 @@ func (queryParser) Parse(msg proto.Message, v url.Values, filter *utilities.Doub
 		if ok, err := parseRegistry(msg, v); ok {
 			return err
 		}
+		if ok, err := parseAgent(msg, v); ok {
+			return err
+		}
 		return (&runtime.DefaultQueryParser{}).Parse(msg, v, filter)
 	}
 	return nil

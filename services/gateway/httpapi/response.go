@@ -77,7 +77,7 @@ func kvView(ctx context.Context, r *kvv1.GetResponse) (int, any) {
 
 // forwardResponse sets the headers and status of a successful call: the
 // X-Consul-* headers on every read (every response with a QueryMeta).
-func forwardResponse(ctx context.Context, w http.ResponseWriter, m proto.Message) error {
+func forwardResponse(ctx context.Context, cfg Config, w http.ResponseWriter, m proto.Message) error {
 	if mm, ok := m.(interface{ GetMeta() *queryv1.QueryMeta }); ok {
 		setMeta(w.Header(), mm.GetMeta())
 	}
@@ -94,11 +94,12 @@ func forwardResponse(ctx context.Context, w http.ResponseWriter, m proto.Message
 			w.WriteHeader(code)
 		}
 	}
+	forwardAgent(ctx, cfg.Datacenter, w, m)
 	return nil
 }
 
 // rewriteResponse turns a gRPC response into the value Consul writes.
-func rewriteResponse(ctx context.Context, m proto.Message) (any, error) {
+func rewriteResponse(ctx context.Context, cfg Config, m proto.Message) (any, error) {
 	switch r := m.(type) {
 	case *kvv1.GetResponse:
 		_, body := kvView(ctx, r)
@@ -116,6 +117,9 @@ func rewriteResponse(ctx context.Context, m proto.Message) (any, error) {
 		return r.Addresses, nil
 	}
 	if body, ok := registryView(m); ok {
+		return body, nil
+	}
+	if body, ok := agentView(ctx, cfg.Datacenter, m); ok {
 		return body, nil
 	}
 	return m, nil

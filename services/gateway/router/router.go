@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	agentv1 "github.com/tribune/tribune/sdk/go/tribune/agent/v1"
 	kvv1 "github.com/tribune/tribune/sdk/go/tribune/kv/v1"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
 	statusv1 "github.com/tribune/tribune/sdk/go/tribune/status/v1"
@@ -23,7 +24,7 @@ import (
 var ErrNoPathToDatacenter = status.Error(codes.Unavailable, "No path to datacenter")
 
 // Router forwards calls to the local services. Its catalog service is
-// Registry, a type apart (see Registry).
+// Registry and its agent service Agent, types apart (see Registry).
 type Router struct {
 	kvv1.UnimplementedKVServiceServer
 	statusv1.UnimplementedStatusServiceServer
@@ -32,6 +33,7 @@ type Router struct {
 	kv         kvv1.KVServiceClient
 	status     statusv1.StatusServiceClient
 	registry   *Registry
+	agent      *Agent
 }
 
 // Option configures a Router.
@@ -39,6 +41,7 @@ type Option func(*options)
 
 type options struct {
 	registryConn grpc.ClientConnInterface
+	healthConn   grpc.ClientConnInterface
 }
 
 // WithRegistry forwards catalog and health calls over conn, the registry
@@ -47,15 +50,22 @@ func WithRegistry(conn grpc.ClientConnInterface) Option {
 	return func(o *options) { o.registryConn = conn }
 }
 
+// WithHealth forwards agent calls (Consul's /v1/agent) over conn, the
+// local health service's connection. Without it they fail with
+// ErrNoHealth.
+func WithHealth(conn grpc.ClientConnInterface) Option {
+	return func(o *options) { o.healthConn = conn }
+}
+
 var (
 	_ kvv1.KVServiceServer         = (*Router)(nil)
 	_ statusv1.StatusServiceServer = (*Router)(nil)
 )
 
 // New returns a Router for datacenter that forwards KV calls over kvConn,
-// the kv service's connection, and catalog calls as opts say. Status calls
-// go to the registry when there is one (its Raft is the servers' Raft, as
-// Consul reports it), else to the kv service.
+// the kv service's connection, and catalog and agent calls as opts say.
+// Status calls go to the registry when there is one (its Raft is the
+// servers' Raft, as Consul reports it), else to the kv service.
 func New(datacenter string, kvConn grpc.ClientConnInterface, opts ...Option) (*Router, error) {
 	if datacenter == "" {
 		return nil, errors.New("router: datacenter is required")
@@ -73,22 +83,31 @@ func New(datacenter string, kvConn grpc.ClientConnInterface, opts ...Option) (*R
 		reg.client = registryv1.NewRegistryServiceClient(o.registryConn)
 		statusConn = o.registryConn
 	}
+	agent := &Agent{}
+	if o.healthConn != nil {
+		agent.client = agentv1.NewAgentServiceClient(o.healthConn)
+	}
 	return &Router{
 		datacenter: datacenter,
 		kv:         kvv1.NewKVServiceClient(kvConn),
 		status:     statusv1.NewStatusServiceClient(statusConn),
 		registry:   reg,
+		agent:      agent,
 	}, nil
 }
 
 // Registry returns the router's catalog service.
 func (r *Router) Registry() *Registry { return r.registry }
 
+// Agent returns the router's agent service.
+func (r *Router) Agent() *Agent { return r.agent }
+
 // AddTo adds the router's services to g.
 func (r *Router) AddTo(g grpc.ServiceRegistrar) {
 	kvv1.RegisterKVServiceServer(g, r)
 	statusv1.RegisterStatusServiceServer(g, r)
 	registryv1.RegisterRegistryServiceServer(g, r.registry)
+	agentv1.RegisterAgentServiceServer(g, r.agent)
 }
 
 // local checks that dc names this datacenter (or none).

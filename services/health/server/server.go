@@ -297,9 +297,6 @@ func (s *Server) DeregisterCheck(_ context.Context, req *agentv1.DeregisterCheck
 	return &agentv1.DeregisterCheckResponse{}, nil
 }
 
-// maxOutput is Consul's limit on a check's output.
-const maxOutput = 4096
-
 // UpdateCheck sets a TTL check's status and output.
 func (s *Server) UpdateCheck(_ context.Context, req *agentv1.UpdateCheckRequest) (*agentv1.UpdateCheckResponse, error) {
 	if !slices.Contains(validStatus, req.Status) {
@@ -312,11 +309,8 @@ func (s *Server) UpdateCheck(_ context.Context, req *agentv1.UpdateCheckRequest)
 	if c.Def.Ttl == nil {
 		return nil, invalid("CheckID %q does not have associated TTL", req.CheckId)
 	}
-	out := req.Output
-	if len(out) > maxOutput {
-		out = out[:maxOutput]
-	}
-	if err := s.runner.UpdateTTL(req.CheckId, req.Status, out); err != nil {
+	// The runner bounds the output as Consul does.
+	if err := s.runner.UpdateTTL(req.CheckId, req.Status, req.Output); err != nil {
 		return nil, invalid("%v", err)
 	}
 	return &agentv1.UpdateCheckResponse{}, nil

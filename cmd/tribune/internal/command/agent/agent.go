@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/tribune/tribune/cmd/tribune/internal/command"
@@ -49,7 +50,20 @@ type flags struct {
 	raftRTT         time.Duration
 	stopTimeout     time.Duration
 	pprofPort       int
+
+	configFiles        multi
+	configDirs         multi
+	enableScriptChecks bool
+	antiEntropy        time.Duration
+	checkMinInterval   time.Duration
+	deregisterMin      time.Duration
 }
+
+// multi is a repeatable string flag.
+type multi []string
+
+func (m *multi) String() string     { return fmt.Sprint(*m) }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
 func (f *flags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.dev, "dev", false, "Development mode: a single server on 127.0.0.1 that bootstraps alone; data in a temporary directory unless -data-dir is given.")
@@ -68,7 +82,13 @@ func (f *flags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "Log level: trace, debug, info, warn, error.")
 	fs.IntVar(&f.maxValueSize, "kv-max-value-size", 512<<10, "The largest KV value accepted, in bytes.")
 	fs.DurationVar(&f.raftRTT, "raft-rtt", 20*time.Millisecond, "The Raft tick: the expected round trip between servers.")
-	fs.IntVar(&f.pprofPort, "pprof-port", 0, "Serve Go's profiler from each service on -client: gateway on this port, registry +1, kv +2; off when 0.")
+	fs.IntVar(&f.pprofPort, "pprof-port", 0, "Serve Go's profiler from each service on -client: gateway on this port, registry +1, kv +2, health +3; off when 0.")
+	fs.Var(&f.configFiles, "config-file", "A JSON file of service and check definitions (repeatable); reloaded on SIGHUP and `tribune reload`.")
+	fs.Var(&f.configDirs, "config-dir", "A directory of JSON service and check definitions (repeatable).")
+	fs.BoolVar(&f.enableScriptChecks, "enable-script-checks", false, "Allow checks that run commands (args).")
+	fs.DurationVar(&f.antiEntropy, "anti-entropy-interval", time.Minute, "The base period of the full sync of this agent's services and checks to the catalog.")
+	fs.DurationVar(&f.checkMinInterval, "check-min-interval", time.Second, "The shortest interval a check runs at (Consul: 1s).")
+	fs.DurationVar(&f.deregisterMin, "deregister-critical-min", time.Minute, "The shortest deregister_critical_service_after honoured (Consul: 1m).")
 	fs.DurationVar(&f.stopTimeout, "stop-timeout", 10*time.Second, "How long each service has to stop before it is killed.")
 }
 
@@ -208,17 +228,52 @@ func (c *cmd) run(ctx context.Context, f flags) error {
 		kvArgs = append(kvArgs, "-bootstrap")
 		registryArgs = append(registryArgs, "-bootstrap")
 	}
+	healthSock := socketPath(dataDir, "health.sock")
+	healthArgs := []string{"service", "health",
+		"-node", f.node,
+		"-node-id", id,
+		"-datacenter", f.datacenter,
+		"-advertise", f.advertise,
+		"-data-dir", dataDir,
+		"-grpc-addr", "unix://" + healthSock,
+		"-registry-addr", "unix://" + registrySock,
+		"-anti-entropy-interval", f.antiEntropy.String(),
+		"-check-min-interval", f.checkMinInterval.String(),
+		"-deregister-critical-min", f.deregisterMin.String(),
+		"-log-level", f.logLevel,
+	}
+	if f.server {
+		healthArgs = append(healthArgs, "-server")
+	}
+	if f.enableScriptChecks {
+		healthArgs = append(healthArgs, "-enable-script-checks")
+	}
+	for _, p := range f.configFiles {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return err
+		}
+		healthArgs = append(healthArgs, "-config-file", abs)
+	}
+	for _, p := range f.configDirs {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return err
+		}
+		healthArgs = append(healthArgs, "-config-dir", abs)
+	}
 	gwArgs := []string{"service", "gateway",
 		"-datacenter", f.datacenter,
 		"-http-addr", net.JoinHostPort(f.client, strconv.Itoa(f.httpPort)),
 		"-grpc-addr", net.JoinHostPort(f.client, strconv.Itoa(f.grpcPort)),
 		"-kv-addr", "unix://" + kvSock,
 		"-registry-addr", "unix://" + registrySock,
+		"-health-addr", "unix://" + healthSock,
 		"-max-value-size", strconv.Itoa(f.maxValueSize),
 		"-log-level", f.logLevel,
 	}
 	if f.pprofPort > 0 {
-		for i, args := range []*[]string{&gwArgs, &registryArgs, &kvArgs} {
+		for i, args := range []*[]string{&gwArgs, &registryArgs, &kvArgs, &healthArgs} {
 			*args = append(*args, "-pprof-addr", net.JoinHostPort(f.client, strconv.Itoa(f.pprofPort+i)))
 		}
 	}
@@ -228,9 +283,11 @@ func (c *cmd) run(ctx context.Context, f flags) error {
 	cfg.Children = []supervisor.Child{
 		{Name: "registry", Path: self, Args: registryArgs},
 		{Name: "kv", Path: self, Args: kvArgs},
+		{Name: "health", Path: self, Args: healthArgs},
 		{Name: "gateway", Path: self, Args: gwArgs},
 	}
 	cfg.StopTimeout = f.stopTimeout
+	cfg.Forward = map[os.Signal][]string{syscall.SIGHUP: {"health"}}
 	cfg.Output = c.io.Err
 	cfg.Logger = log
 	fmt.Fprintf(c.io.Out, "==> Starting Tribune agent...\n")

@@ -11,12 +11,15 @@ import (
 	"log/slog"
 
 	"github.com/tribune/tribune/cmd/tribune/internal/command"
+	"github.com/tribune/tribune/cmd/tribune/internal/release"
 	"github.com/tribune/tribune/lib/blocking"
 	"github.com/tribune/tribune/lib/logging"
 	"github.com/tribune/tribune/lib/replica"
 	"github.com/tribune/tribune/lib/rpc"
+	agentv1 "github.com/tribune/tribune/sdk/go/tribune/agent/v1"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
 	"github.com/tribune/tribune/services/gateway"
+	"github.com/tribune/tribune/services/health"
 	"github.com/tribune/tribune/services/kv"
 	"github.com/tribune/tribune/services/registry"
 )
@@ -30,12 +33,12 @@ type cmd struct {
 func New(io command.IO) command.Command { return &cmd{io: io} }
 
 func (c *cmd) Synopsis() string {
-	return "Runs one Tribune service (registry, kv, gateway) in this process"
+	return "Runs one Tribune service (registry, kv, health, gateway) in this process"
 }
 
 func (c *cmd) Run(ctx context.Context, args []string) int {
 	if len(args) == 0 {
-		fmt.Fprintln(c.io.Err, "Usage: tribune service registry|kv|gateway [options]")
+		fmt.Fprintln(c.io.Err, "Usage: tribune service registry|kv|health|gateway [options]")
 		return 1
 	}
 	var err error
@@ -44,10 +47,12 @@ func (c *cmd) Run(ctx context.Context, args []string) int {
 		err = c.kv(ctx, args[1:])
 	case "registry":
 		err = c.registry(ctx, args[1:])
+	case "health":
+		err = c.health(ctx, args[1:])
 	case "gateway":
 		err = c.gateway(ctx, args[1:])
 	default:
-		err = fmt.Errorf("unknown service %q: want registry, kv or gateway", args[0])
+		err = fmt.Errorf("unknown service %q: want registry, kv, health or gateway", args[0])
 	}
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
@@ -148,6 +153,45 @@ func (c *cmd) registry(ctx context.Context, args []string) error {
 	return registry.Run(ctx, cfg)
 }
 
+// strings is a repeatable string flag.
+type strings []string
+
+func (s *strings) String() string     { return fmt.Sprint(*s) }
+func (s *strings) Set(v string) error { *s = append(*s, v); return nil }
+
+func (c *cmd) health(ctx context.Context, args []string) error {
+	cfg := health.DefaultConfig()
+	self := &agentv1.SelfResponse{Version: release.Version}
+	fs := flag.NewFlagSet("service health", flag.ContinueOnError)
+	var level string
+	var files, dirs strings
+	fs.StringVar(&self.NodeName, "node", "", "This agent's node name.")
+	fs.StringVar(&self.NodeId, "node-id", "", "This agent's node ID.")
+	fs.StringVar(&self.Datacenter, "datacenter", "dc1", "The agent's datacenter.")
+	fs.StringVar(&self.Address, "advertise", "127.0.0.1", "This agent's address in the catalog.")
+	fs.BoolVar(&self.Server, "server", false, "Whether this agent is a server.")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "The agent's data directory; local state goes in DATA-DIR/health.")
+	fs.StringVar(&cfg.ListenAddress, "grpc-addr", "", "The address of the gRPC API: unix:///path or host:port.")
+	fs.StringVar(&cfg.RegistryAddress, "registry-addr", "", "The registry service's gRPC address.")
+	fs.Var(&files, "config-file", "A JSON file of service and check definitions (repeatable).")
+	fs.Var(&dirs, "config-dir", "A directory of JSON service and check definitions (repeatable).")
+	fs.BoolVar(&cfg.Checks.EnableScriptChecks, "enable-script-checks", false, "Allow checks that run commands.")
+	fs.DurationVar(&cfg.AntiEntropyInterval, "anti-entropy-interval", cfg.AntiEntropyInterval, "The base period of the full catalog sync.")
+	fs.DurationVar(&cfg.Checks.MinInterval, "check-min-interval", cfg.Checks.MinInterval, "The shortest interval a check runs at.")
+	fs.DurationVar(&cfg.Checks.MinDeregisterCriticalServiceAfter, "deregister-critical-min", cfg.Checks.MinDeregisterCriticalServiceAfter, "The shortest deregister_critical_service_after honoured.")
+	fs.IntVar(&cfg.Checks.MaxConcurrentProbes, "max-concurrent-probes", cfg.Checks.MaxConcurrentProbes, "How many probes run at once.")
+	fs.StringVar(&level, "log-level", "info", "Log level: trace, debug, info, warn, error.")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	log, err := c.start(ctx, level)
+	if err != nil {
+		return err
+	}
+	cfg.Self, cfg.ConfigFiles, cfg.ConfigDirs, cfg.Logger = self, files, dirs, log
+	return health.Run(ctx, cfg)
+}
+
 func (c *cmd) gateway(ctx context.Context, args []string) error {
 	cfg := gateway.DefaultConfig()
 	fs := flag.NewFlagSet("service gateway", flag.ContinueOnError)
@@ -157,6 +201,7 @@ func (c *cmd) gateway(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.GRPCAddress, "grpc-addr", cfg.GRPCAddress, "The address of the public gRPC API; empty disables it.")
 	fs.StringVar(&cfg.KVAddress, "kv-addr", "", "The kv service's gRPC address: unix:///path or host:port.")
 	fs.StringVar(&cfg.RegistryAddress, "registry-addr", "", "The registry service's gRPC address: unix:///path or host:port.")
+	fs.StringVar(&cfg.HealthAddress, "health-addr", "", "The health service's gRPC address: unix:///path or host:port.")
 	fs.IntVar(&cfg.MaxValueSize, "max-value-size", cfg.MaxValueSize, "The largest KV value accepted, in bytes.")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "How long a stop waits for calls in flight.")
 	fs.StringVar(&level, "log-level", "info", "Log level: trace, debug, info, warn, error.")
