@@ -6,7 +6,11 @@ import (
 	"context"
 	"flag"
 	"io"
+	"net/http"
 	"os"
+	"sort"
+
+	"github.com/hashicorp/consul/api"
 )
 
 // IO is a command's standard streams, injectable for tests.
@@ -54,3 +58,31 @@ func (h *HTTPFlags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&h.Datacenter, "datacenter", "", "The datacenter to query; the agent's by default.")
 	fs.BoolVar(&h.Stale, "stale", false, "Permit any server, not only the leader, to answer a read.")
 }
+
+// Client returns a Consul API client for the agent the flags name, whose
+// requests end when ctx does (some of the API's calls take no context).
+func (h *HTTPFlags) Client(ctx context.Context) (*api.Client, error) {
+	cfg := api.DefaultConfig()
+	cfg.Address = h.Addr
+	cfg.Datacenter = h.Datacenter
+	cl, err := api.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// NewClient has set cfg.HttpClient (for unix:// addresses too) and the
+	// client shares it: bind its requests to ctx.
+	cfg.HttpClient.Transport = ctxTransport{ctx: ctx, base: cfg.HttpClient.Transport}
+	return cl, nil
+}
+
+// ctxTransport sends every request with its context.
+type ctxTransport struct {
+	ctx  context.Context
+	base http.RoundTripper
+}
+
+func (t ctxTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return t.base.RoundTrip(r.WithContext(t.ctx))
+}
+
+func sortStrings(s []string) { sort.Strings(s) }

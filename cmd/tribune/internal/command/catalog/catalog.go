@@ -5,7 +5,6 @@ package catalog
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,71 +18,19 @@ import (
 	"github.com/tribune/tribune/cmd/tribune/internal/command"
 )
 
-// subcommand is one of datacenters, nodes and services.
-type subcommand interface {
-	// flags returns a new flag set bound to the subcommand's fields.
-	flags() *flag.FlagSet
-	// run runs the subcommand with its positional arguments.
-	run(ctx context.Context, args []string) int
-	synopsis() string
-	help() string
-}
-
-type cmd struct{ io command.IO }
-
 // New returns the catalog command.
-func New(io command.IO) command.Command { return &cmd{io: io} }
-
-func (c *cmd) Synopsis() string { return "Interact with the catalog" }
-
-func (c *cmd) subcommands() map[string]subcommand {
-	return map[string]subcommand{
-		"datacenters": &datacentersCmd{io: c.io},
-		"nodes":       &nodesCmd{io: c.io},
-		"services":    &servicesCmd{io: c.io},
+func New(io command.IO) command.Command {
+	return &command.Family{
+		IO: io, Name: "catalog", Summary: "Interact with the catalog", Intro: intro, NoArgs: true,
+		Subcommands: map[string]command.Subcommand{
+			"datacenters": &datacentersCmd{io: io},
+			"nodes":       &nodesCmd{io: io},
+			"services":    &servicesCmd{io: io},
+		},
 	}
 }
 
-func (c *cmd) Run(ctx context.Context, args []string) int {
-	if len(args) == 0 {
-		c.usage()
-		return 1
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		c.usage()
-		return 0
-	}
-	sub, ok := c.subcommands()[args[0]]
-	if !ok {
-		fmt.Fprintf(c.io.Err, "Unknown subcommand: %q\n\n", args[0])
-		c.usage()
-		return 1
-	}
-	fs := sub.flags()
-	fs.SetOutput(c.io.Err)
-	fs.Usage = func() {
-		fmt.Fprint(c.io.Err, strings.TrimLeft(sub.help(), "\n"))
-		fmt.Fprintln(c.io.Err, "\nOptions:")
-		fmt.Fprintln(c.io.Err)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 1
-	}
-	if n := fs.NArg(); n > 0 {
-		fmt.Fprintf(c.io.Err, "Too many arguments (expected 0, got %d)\n", n)
-		return 1
-	}
-	return sub.run(ctx, fs.Args())
-}
-
-func (c *cmd) usage() {
-	fmt.Fprint(c.io.Err, `Usage: tribune catalog <subcommand> [options] [args]
-
+const intro = `
   This command has subcommands for interacting with the catalog. The
   catalog should not be confused with the agent, although the APIs and
   responses may be similar.
@@ -104,34 +51,12 @@ func (c *cmd) usage() {
       $ tribune catalog services
 
   For more examples, ask for subcommand help or view the documentation.
-
-Subcommands:
-`)
-	for _, name := range []string{"datacenters", "nodes", "services"} {
-		fmt.Fprintf(c.io.Err, "    %-12s %s\n", name, c.subcommands()[name].synopsis())
-	}
-}
-
-// client returns a Consul API client for the agent h names.
-func client(h *command.HTTPFlags) (*api.Client, error) {
-	cfg := api.DefaultConfig()
-	cfg.Address = h.Addr
-	cfg.Datacenter = h.Datacenter
-	return api.NewClient(cfg)
-}
+`
 
 // queryOptions returns the read options every catalog query shares.
 func queryOptions(ctx context.Context, h *command.HTTPFlags, nodeMeta map[string]string) *api.QueryOptions {
 	q := &api.QueryOptions{AllowStale: h.Stale, NodeMeta: nodeMeta}
 	return q.WithContext(ctx)
-}
-
-// newFlagSet returns an empty flag set that reports errors instead of
-// exiting.
-func newFlagSet(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	return fs
 }
 
 // mapValue is a repeatable key=value flag, as Consul's -node-meta. Its

@@ -14,16 +14,16 @@ type datacentersCmd struct {
 	http command.HTTPFlags
 }
 
-func (c *datacentersCmd) synopsis() string { return "Lists all known datacenters" }
+func (c *datacentersCmd) Synopsis() string { return "Lists all known datacenters" }
 
-func (c *datacentersCmd) flags() *flag.FlagSet {
-	fs := newFlagSet("datacenters")
+func (c *datacentersCmd) Flags() *flag.FlagSet {
+	fs := command.NewFlagSet("datacenters")
 	c.http.Register(fs)
 	return fs
 }
 
-func (c *datacentersCmd) run(ctx context.Context, _ []string) int {
-	cl, err := client(&c.http)
+func (c *datacentersCmd) Run(ctx context.Context, _ []string) int {
+	cl, err := c.http.Client(ctx)
 	if err != nil {
 		fmt.Fprintf(c.io.Err, "Error connecting to Consul agent: %s\n", err)
 		return 1
@@ -41,7 +41,7 @@ func (c *datacentersCmd) run(ctx context.Context, _ []string) int {
 	return 0
 }
 
-func (c *datacentersCmd) help() string {
+func (c *datacentersCmd) Help() string {
 	return `
 Usage: tribune catalog datacenters [options]
 

@@ -22,10 +22,10 @@ type nodesCmd struct {
 	filter   string
 }
 
-func (c *nodesCmd) synopsis() string { return "Lists all nodes in the given datacenter" }
+func (c *nodesCmd) Synopsis() string { return "Lists all nodes in the given datacenter" }
 
-func (c *nodesCmd) flags() *flag.FlagSet {
-	fs := newFlagSet("nodes")
+func (c *nodesCmd) Flags() *flag.FlagSet {
+	fs := command.NewFlagSet("nodes")
 	fs.StringVar(&c.filter, "filter", "", "Filter to use with the request")
 	fs.BoolVar(&c.detailed, "detailed", false, "Output detailed information about "+
 		"the nodes including their addresses and metadata.")
@@ -41,8 +41,8 @@ func (c *nodesCmd) flags() *flag.FlagSet {
 	return fs
 }
 
-func (c *nodesCmd) run(ctx context.Context, _ []string) int {
-	cl, err := client(&c.http)
+func (c *nodesCmd) Run(ctx context.Context, _ []string) int {
+	cl, err := c.http.Client(ctx)
 	if err != nil {
 		fmt.Fprintf(c.io.Err, "Error connecting to Consul agent: %s\n", err)
 		return 1
@@ -121,7 +121,7 @@ func shortID(id string) string {
 	return id
 }
 
-func (c *nodesCmd) help() string {
+func (c *nodesCmd) Help() string {
 	return `
 Usage: tribune catalog nodes [options]
 

@@ -21,10 +21,10 @@ type servicesCmd struct {
 	tags     bool
 }
 
-func (c *servicesCmd) synopsis() string { return "Lists all registered services in a datacenter" }
+func (c *servicesCmd) Synopsis() string { return "Lists all registered services in a datacenter" }
 
-func (c *servicesCmd) flags() *flag.FlagSet {
-	fs := newFlagSet("services")
+func (c *servicesCmd) Flags() *flag.FlagSet {
+	fs := command.NewFlagSet("services")
 	fs.StringVar(&c.node, "node", "",
 		"Node `id or name` for which to list services.")
 	fs.Var(&c.nodeMeta, "node-meta", "Metadata to "+
@@ -38,8 +38,8 @@ func (c *servicesCmd) flags() *flag.FlagSet {
 	return fs
 }
 
-func (c *servicesCmd) run(ctx context.Context, _ []string) int {
-	cl, err := client(&c.http)
+func (c *servicesCmd) Run(ctx context.Context, _ []string) int {
+	cl, err := c.http.Client(ctx)
 	if err != nil {
 		fmt.Fprintf(c.io.Err, "Error connecting to Consul agent: %s\n", err)
 		return 1
@@ -99,7 +99,7 @@ func (c *servicesCmd) run(ctx context.Context, _ []string) int {
 	return 0
 }
 
-func (c *servicesCmd) help() string {
+func (c *servicesCmd) Help() string {
 	return `
 Usage: tribune catalog services [options]
 

@@ -19,10 +19,10 @@ type deleteCmd struct {
 	recurse     bool
 }
 
-func (c *deleteCmd) synopsis() string { return "Removes data from the KV store" }
+func (c *deleteCmd) Synopsis() string { return "Removes data from the KV store" }
 
-func (c *deleteCmd) flags() *flag.FlagSet {
-	fs := newFlagSet("delete")
+func (c *deleteCmd) Flags() *flag.FlagSet {
+	fs := command.NewFlagSet("delete")
 	fs.BoolVar(&c.cas, "cas", false,
 		"Perform a Check-And-Set operation. Specifying this value also requires "+
 			"the -modify-index flag to be set. The default value is false.")
@@ -35,7 +35,7 @@ func (c *deleteCmd) flags() *flag.FlagSet {
 	return fs
 }
 
-func (c *deleteCmd) run(ctx context.Context, args []string) int {
+func (c *deleteCmd) Run(ctx context.Context, args []string) int {
 	var key string
 	switch len(args) {
 	case 0:
@@ -61,7 +61,7 @@ func (c *deleteCmd) run(ctx context.Context, args []string) int {
 		return 1
 	}
 
-	cl, err := client(&c.http)
+	cl, err := c.http.Client(ctx)
 	if err != nil {
 		fmt.Fprintf(c.io.Err, "Error connecting to Consul agent: %s\n", err)
 		return 1
@@ -96,7 +96,7 @@ func (c *deleteCmd) run(ctx context.Context, args []string) int {
 	return 0
 }
 
-func (c *deleteCmd) help() string {
+func (c *deleteCmd) Help() string {
 	return `
 Usage: tribune kv delete [options] KEY_OR_PREFIX
 

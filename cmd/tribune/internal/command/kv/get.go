@@ -25,10 +25,10 @@ type getCmd struct {
 	separator string
 }
 
-func (c *getCmd) synopsis() string { return "Retrieves or lists data from the KV store" }
+func (c *getCmd) Synopsis() string { return "Retrieves or lists data from the KV store" }
 
-func (c *getCmd) flags() *flag.FlagSet {
-	fs := newFlagSet("get")
+func (c *getCmd) Flags() *flag.FlagSet {
+	fs := command.NewFlagSet("get")
 	fs.BoolVar(&c.base64, "base64", false,
 		"Base64 encode the value. The default value is false.")
 	fs.BoolVar(&c.detailed, "detailed", false,
@@ -50,7 +50,7 @@ func (c *getCmd) flags() *flag.FlagSet {
 	return fs
 }
 
-func (c *getCmd) run(ctx context.Context, args []string) int {
+func (c *getCmd) Run(ctx context.Context, args []string) int {
 	var key string
 	switch len(args) {
 	case 0:
@@ -66,7 +66,7 @@ func (c *getCmd) run(ctx context.Context, args []string) int {
 		return 1
 	}
 
-	cl, err := client(&c.http)
+	cl, err := c.http.Client(ctx)
 	if err != nil {
 		fmt.Fprintf(c.io.Err, "Error connecting to Consul agent: %s\n", err)
 		return 1
@@ -168,7 +168,7 @@ func prettyKVPair(w io.Writer, pair *api.KVPair, base64Value bool) error {
 	return tw.Flush()
 }
 
-func (c *getCmd) help() string {
+func (c *getCmd) Help() string {
 	return `
 Usage: tribune kv get [options] [KEY_OR_PREFIX]
 

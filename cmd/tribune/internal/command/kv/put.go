@@ -23,10 +23,10 @@ type putCmd struct {
 	modifyIndex uint64
 }
 
-func (c *putCmd) synopsis() string { return "Sets or updates data in the KV store" }
+func (c *putCmd) Synopsis() string { return "Sets or updates data in the KV store" }
 
-func (c *putCmd) flags() *flag.FlagSet {
-	fs := newFlagSet("put")
+func (c *putCmd) Flags() *flag.FlagSet {
+	fs := command.NewFlagSet("put")
 	fs.BoolVar(&c.cas, "cas", false,
 		"Perform a Check-And-Set operation. Specifying this value also "+
 			"requires the -modify-index flag to be set. The default value "+
@@ -44,7 +44,7 @@ func (c *putCmd) flags() *flag.FlagSet {
 	return fs
 }
 
-func (c *putCmd) run(ctx context.Context, args []string) int {
+func (c *putCmd) Run(ctx context.Context, args []string) int {
 	key, data, err := c.dataFromArgs(args)
 	if err != nil {
 		fmt.Fprintf(c.io.Err, "Error! %s\n", err)
@@ -58,7 +58,7 @@ func (c *putCmd) run(ctx context.Context, args []string) int {
 		}
 	}
 
-	cl, err := client(&c.http)
+	cl, err := c.http.Client(ctx)
 	if err != nil {
 		fmt.Fprintf(c.io.Err, "Error connecting to Consul agent: %s\n", err)
 		return 1
@@ -122,7 +122,7 @@ func (c *putCmd) dataFromArgs(args []string) (key, data string, err error) {
 	}
 }
 
-func (c *putCmd) help() string {
+func (c *putCmd) Help() string {
 	return `
 Usage: tribune kv put [options] KEY [DATA]
 

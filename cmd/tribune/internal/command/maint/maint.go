@@ -10,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"sort"
 	"strings"
 
@@ -88,7 +87,7 @@ func (c *cmd) Run(ctx context.Context, args []string) int {
 		return 1
 	}
 
-	cl, err := client(ctx, &c.http)
+	cl, err := c.http.Client(ctx)
 	if err != nil {
 		fmt.Fprintf(c.io.Err, "Error connecting to Consul agent: %s\n", err)
 		return 1
@@ -181,33 +180,6 @@ func nodeName(cl *api.Client) (string, error) {
 		return "", errors.New("the agent's /v1/agent/self has no Config.NodeName")
 	}
 	return self.Config.NodeName, nil
-}
-
-// client returns a Consul API client for the agent h names whose requests
-// end when ctx does.
-func client(ctx context.Context, h *command.HTTPFlags) (*api.Client, error) {
-	cfg := api.DefaultConfig()
-	cfg.Address = h.Addr
-	cfg.Datacenter = h.Datacenter
-	cl, err := api.NewClient(cfg)
-	if err != nil {
-		return nil, err
-	}
-	// NewClient has set cfg.HttpClient (for unix:// addresses too) and the
-	// client shares it: bind its requests to ctx, which the maintenance
-	// methods of the API's Agent do not take.
-	cfg.HttpClient.Transport = ctxTransport{ctx: ctx, base: cfg.HttpClient.Transport}
-	return cl, nil
-}
-
-// ctxTransport sends every request with its context.
-type ctxTransport struct {
-	ctx  context.Context
-	base http.RoundTripper
-}
-
-func (t ctxTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	return t.base.RoundTrip(r.WithContext(t.ctx))
 }
 
 const help = `

@@ -9,10 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
-
-	"github.com/hashicorp/consul/api"
 
 	"github.com/tribune/tribune/cmd/tribune/internal/command"
 )
@@ -49,7 +46,7 @@ func (c *cmd) Run(ctx context.Context, args []string) int {
 		return 1
 	}
 
-	cl, err := client(ctx, &c.http)
+	cl, err := c.http.Client(ctx)
 	if err != nil {
 		fmt.Fprintf(c.io.Err, "Error connecting to Consul agent: %s\n", err)
 		return 1
@@ -60,33 +57,6 @@ func (c *cmd) Run(ctx context.Context, args []string) int {
 	}
 	fmt.Fprintln(c.io.Out, "Configuration reload triggered")
 	return 0
-}
-
-// client returns a Consul API client for the agent h names whose requests
-// end when ctx does.
-func client(ctx context.Context, h *command.HTTPFlags) (*api.Client, error) {
-	cfg := api.DefaultConfig()
-	cfg.Address = h.Addr
-	cfg.Datacenter = h.Datacenter
-	cl, err := api.NewClient(cfg)
-	if err != nil {
-		return nil, err
-	}
-	// NewClient has set cfg.HttpClient (for unix:// addresses too) and the
-	// client shares it: bind its requests to ctx, which Agent().Reload does
-	// not take.
-	cfg.HttpClient.Transport = ctxTransport{ctx: ctx, base: cfg.HttpClient.Transport}
-	return cl, nil
-}
-
-// ctxTransport sends every request with its context.
-type ctxTransport struct {
-	ctx  context.Context
-	base http.RoundTripper
-}
-
-func (t ctxTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	return t.base.RoundTrip(r.WithContext(t.ctx))
 }
 
 const help = `

@@ -15,17 +15,17 @@ type deregisterCmd struct {
 	id   string
 }
 
-func (c *deregisterCmd) synopsis() string { return "Deregister services with the local agent" }
+func (c *deregisterCmd) Synopsis() string { return "Deregister services with the local agent" }
 
-func (c *deregisterCmd) flags() *flag.FlagSet {
-	fs := newFlagSet("deregister")
+func (c *deregisterCmd) Flags() *flag.FlagSet {
+	fs := command.NewFlagSet("deregister")
 	fs.StringVar(&c.id, "id", "",
 		"ID to delete. This must not be set if arguments are given.")
 	c.http.Register(fs)
 	return fs
 }
 
-func (c *deregisterCmd) run(ctx context.Context, args []string) int {
+func (c *deregisterCmd) Run(ctx context.Context, args []string) int {
 	switch {
 	case len(args) == 0 && c.id == "":
 		fmt.Fprintln(c.io.Err, "Service deregistration requires at least one argument or -id.")
@@ -59,7 +59,7 @@ func (c *deregisterCmd) run(ctx context.Context, args []string) int {
 		}
 	}
 
-	cl, err := client(ctx, &c.http)
+	cl, err := c.http.Client(ctx)
 	if err != nil {
 		fmt.Fprintf(c.io.Err, "Error connecting to Consul agent: %s\n", err)
 		return 1
@@ -74,7 +74,7 @@ func (c *deregisterCmd) run(ctx context.Context, args []string) int {
 	return 0
 }
 
-func (c *deregisterCmd) help() string {
+func (c *deregisterCmd) Help() string {
 	return `
 Usage: tribune services deregister [options] [FILE...]
 

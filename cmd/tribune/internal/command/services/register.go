@@ -25,10 +25,10 @@ type registerCmd struct {
 	taggedAddrsArg mapValue
 }
 
-func (c *registerCmd) synopsis() string { return "Register services with the local agent" }
+func (c *registerCmd) Synopsis() string { return "Register services with the local agent" }
 
-func (c *registerCmd) flags() *flag.FlagSet {
-	fs := newFlagSet("register")
+func (c *registerCmd) Flags() *flag.FlagSet {
+	fs := command.NewFlagSet("register")
 	fs.StringVar(&c.id, "id", "",
 		"ID of the service to register for arg-based registration. If this "+
 			"isn't set, it will default to the -name value.")
@@ -52,7 +52,7 @@ func (c *registerCmd) flags() *flag.FlagSet {
 	return fs
 }
 
-func (c *registerCmd) run(ctx context.Context, args []string) int {
+func (c *registerCmd) Run(ctx context.Context, args []string) int {
 	var taggedAddrs map[string]api.ServiceAddress
 	if len(c.taggedAddrsArg) > 0 {
 		taggedAddrs = make(map[string]api.ServiceAddress, len(c.taggedAddrsArg))
@@ -112,7 +112,7 @@ func (c *registerCmd) run(ctx context.Context, args []string) int {
 		}
 	}
 
-	cl, err := client(ctx, &c.http)
+	cl, err := c.http.Client(ctx)
 	if err != nil {
 		fmt.Fprintf(c.io.Err, "Error connecting to Consul agent: %s\n", err)
 		return 1
@@ -164,7 +164,7 @@ func combineArgs(file, flags *api.AgentServiceRegistration) {
 	file.Tags = append(file.Tags, flags.Tags...)
 }
 
-func (c *registerCmd) help() string {
+func (c *registerCmd) Help() string {
 	return `
 Usage: tribune services register [options] [FILE...]
 

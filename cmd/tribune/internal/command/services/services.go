@@ -4,79 +4,25 @@
 package services
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
-
-	"github.com/hashicorp/consul/api"
 
 	"github.com/tribune/tribune/cmd/tribune/internal/command"
 )
 
-// subcommand is one of register and deregister.
-type subcommand interface {
-	// flags returns a new flag set bound to the subcommand's fields.
-	flags() *flag.FlagSet
-	// run runs the subcommand with its positional arguments.
-	run(ctx context.Context, args []string) int
-	synopsis() string
-	help() string
-}
-
-type cmd struct{ io command.IO }
-
 // New returns the services command.
-func New(io command.IO) command.Command { return &cmd{io: io} }
-
-func (c *cmd) Synopsis() string { return "Interact with services" }
-
-func (c *cmd) subcommands() map[string]subcommand {
-	return map[string]subcommand{
-		"register":   &registerCmd{io: c.io},
-		"deregister": &deregisterCmd{io: c.io},
+func New(io command.IO) command.Command {
+	return &command.Family{
+		IO: io, Name: "services", Summary: "Interact with services", Intro: intro, NoArgs: false,
+		Subcommands: map[string]command.Subcommand{
+			"register":   &registerCmd{io: io},
+			"deregister": &deregisterCmd{io: io},
+		},
 	}
 }
 
-func (c *cmd) Run(ctx context.Context, args []string) int {
-	if len(args) == 0 {
-		c.usage()
-		return 1
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		c.usage()
-		return 0
-	}
-	sub, ok := c.subcommands()[args[0]]
-	if !ok {
-		fmt.Fprintf(c.io.Err, "Unknown subcommand: %q\n\n", args[0])
-		c.usage()
-		return 1
-	}
-	fs := sub.flags()
-	fs.SetOutput(c.io.Err)
-	fs.Usage = func() {
-		fmt.Fprint(c.io.Err, strings.TrimLeft(sub.help(), "\n"))
-		fmt.Fprintln(c.io.Err, "\nOptions:")
-		fmt.Fprintln(c.io.Err)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 1
-	}
-	return sub.run(ctx, fs.Args())
-}
-
-func (c *cmd) usage() {
-	fmt.Fprint(c.io.Err, `Usage: tribune services <subcommand> [options] [args]
-
+const intro = `
   This command has subcommands for interacting with services. The subcommands
   default to working with services registered with the local agent. Please see
   the "tribune catalog" command for interacting with the entire catalog.
@@ -94,48 +40,7 @@ func (c *cmd) usage() {
       $ tribune services deregister -id=web
 
   For more examples, ask for subcommand help or view the documentation.
-
-Subcommands:
-`)
-	for _, name := range []string{"deregister", "register"} {
-		fmt.Fprintf(c.io.Err, "    %-12s %s\n", name, c.subcommands()[name].synopsis())
-	}
-}
-
-// client returns a Consul API client for the agent h names whose requests
-// end when ctx does.
-func client(ctx context.Context, h *command.HTTPFlags) (*api.Client, error) {
-	cfg := api.DefaultConfig()
-	cfg.Address = h.Addr
-	cfg.Datacenter = h.Datacenter
-	cl, err := api.NewClient(cfg)
-	if err != nil {
-		return nil, err
-	}
-	// NewClient has set cfg.HttpClient (for unix:// addresses too) and the
-	// client shares it: bind its requests to ctx, which the agent methods
-	// without a context variant (ServiceRegister, ServiceDeregister) lack.
-	cfg.HttpClient.Transport = ctxTransport{ctx: ctx, base: cfg.HttpClient.Transport}
-	return cl, nil
-}
-
-// ctxTransport sends every request with its context.
-type ctxTransport struct {
-	ctx  context.Context
-	base http.RoundTripper
-}
-
-func (t ctxTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	return t.base.RoundTrip(r.WithContext(t.ctx))
-}
-
-// newFlagSet returns an empty flag set that reports errors instead of
-// exiting.
-func newFlagSet(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	return fs
-}
+`
 
 // mapValue is a repeatable key=value flag, as Consul's -meta and
 // -tagged-address. Its error keeps Consul's capitalised wording.
