@@ -2,6 +2,8 @@ package main_test
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/tribune/tribune/lib/rpc"
 	kvv1 "github.com/tribune/tribune/sdk/go/tribune/kv/v1"
 	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
+	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
 )
 
 // TestGRPCAPIAndWatch drives the public gRPC port with the generated SDK:
@@ -83,5 +86,85 @@ func TestGRPCAPIAndWatch(t *testing.T) {
 	}
 	if e := replay.Events[1]; e.Type != kvv1.Event_TYPE_PUT || e.Pair.Key != "svc/c" {
 		t.Fatalf("second replayed event %v, want the put of svc/c", e)
+	}
+}
+
+// TestGRPCCatalogWatch streams catalog changes through the public gRPC
+// port: the whole catalog first, then each registration, and a watch
+// resumed from an index replays what it missed, deletes included.
+func TestGRPCCatalogWatch(t *testing.T) {
+	a := agenttest.Start(t, "")
+	conn, err := rpc.Dial(a.GRPC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	reg := registryv1.NewRegistryServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	wctx, wcancel := context.WithCancel(ctx)
+	stream, err := reg.Watch(wctx, &registryv1.WatchRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	initial, err := stream.Recv()
+	if err != nil || initial.Index == 0 {
+		t.Fatalf("initial catalog: %v %v", initial, err)
+	}
+	register := func(id string) uint64 {
+		t.Helper()
+		resp, err := reg.Register(ctx, &registryv1.RegisterRequest{
+			Node:    &registryv1.Node{Node: "ext-1", Address: "10.1.1.1"},
+			Service: &registryv1.Service{Id: id, Service: "db", Port: 5432},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Index
+	}
+	first := register("db-1")
+	// The events of the registration: the new node and the service, at its
+	// index (the agent's own sync may add events of its own first).
+	var seen []string
+	for !slices.Contains(seen, "service db-1") {
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range resp.Events {
+			if ev.GetService() != nil && ev.Index == first {
+				seen = append(seen, "service "+ev.GetService().Id)
+			}
+			if ev.GetNode() != nil && ev.GetNode().Node == "ext-1" && ev.Index == first {
+				seen = append(seen, "node ext-1")
+			}
+		}
+	}
+	if !slices.Contains(seen, "node ext-1") {
+		t.Fatalf("events of the registration: %v, want the node and the service", seen)
+	}
+	wcancel()
+
+	if _, err := reg.Deregister(ctx, &registryv1.DeregisterRequest{Node: "ext-1", ServiceId: "db-1"}); err != nil {
+		t.Fatal(err)
+	}
+	register("db-2")
+	resumed, err := reg.Watch(ctx, &registryv1.WatchRequest{StartIndex: first})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay, err := resumed.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range replay.Events {
+		if s := ev.GetService(); s != nil && s.Service == "db" {
+			got = append(got, ev.Type.String()+" "+s.Id)
+		}
+	}
+	if strings.Join(got, ",") != "TYPE_DELETE db-1,TYPE_PUT db-2" {
+		t.Fatalf("resumed watch replayed %v", got)
 	}
 }
