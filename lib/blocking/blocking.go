@@ -67,10 +67,12 @@ func (c Config) Wait(wait time.Duration) time.Duration {
 	return wait
 }
 
-// QueryFunc reads once. It returns a channel that is closed when what it
-// read may have changed (registered before reading, so no change is
-// missed), and the index of the data it read.
-type QueryFunc func(ctx context.Context) (changed <-chan struct{}, index uint64, err error)
+// QueryFunc reads once. With watch set, it returns a channel that is
+// closed when what it read may have changed (registered before reading, so
+// no change is missed); without, the query will not block and need not
+// register one (a nil channel is fine). It also returns the index of the
+// data it read.
+type QueryFunc func(ctx context.Context, watch bool) (changed <-chan struct{}, index uint64, err error)
 
 // Run runs query, and, when minIndex is not zero, runs it again each time
 // its data may have changed until the index it returns is above minIndex or
@@ -78,7 +80,7 @@ type QueryFunc func(ctx context.Context) (changed <-chan struct{}, index uint64,
 // caller keeps the last run's data. A timeout is not an error: the last run
 // stands, as in Consul. Cancelling ctx ends the wait with ctx's error.
 func Run(ctx context.Context, cfg Config, minIndex uint64, wait time.Duration, query QueryFunc) (uint64, error) {
-	changed, index, err := query(ctx)
+	changed, index, err := query(ctx, minIndex > 0)
 	if err != nil || minIndex == 0 || index > minIndex {
 		return index, err
 	}
@@ -92,7 +94,7 @@ func Run(ctx context.Context, cfg Config, minIndex uint64, wait time.Duration, q
 		case <-ctx.Done():
 			return index, ctx.Err()
 		}
-		changed, index, err = query(ctx)
+		changed, index, err = query(ctx, true)
 		if err != nil || index > minIndex {
 			return index, err
 		}

@@ -3,6 +3,7 @@ package blocking
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -70,7 +71,7 @@ func (s *store) write(key string) {
 }
 
 func (s *store) query(key string) QueryFunc {
-	return func(context.Context) (<-chan struct{}, uint64, error) {
+	return func(context.Context, bool) (<-chan struct{}, uint64, error) {
 		ch := s.hub.Watch(key)
 		i := <-s.index
 		s.index <- i
@@ -150,6 +151,7 @@ func TestHub(t *testing.T) {
 		{"tree below", "a/", func(h *Hub) { h.NotifyPrefix("a/b/") }, true},
 		{"tree beside", "a/", func(h *Hub) { h.NotifyPrefix("b/") }, false},
 		{"all", "z", func(h *Hub) { h.NotifyAll() }, true},
+		{"empty prefix watches everything", "", func(h *Hub) { h.Notify("a") }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,5 +162,36 @@ func TestHub(t *testing.T) {
 				t.Fatalf("woken = %v, want %v", got, tt.woken)
 			}
 		})
+	}
+}
+
+// TestHubManyWatchers covers Notify's lookup of each prefix of the key,
+// used when more prefixes are watched than the key is long.
+func TestHubManyWatchers(t *testing.T) {
+	h := NewHub()
+	var others []<-chan struct{}
+	for i := range 100 {
+		others = append(others, h.Watch(fmt.Sprintf("x/%03d", i)))
+	}
+	root, dir, key, sibling := h.Watch(""), h.Watch("a/"), h.Watch("a/b"), h.Watch("a/c")
+	h.Notify("a/b")
+	for name, ch := range map[string]<-chan struct{}{"root": root, "dir": dir, "key": key} {
+		select {
+		case <-ch:
+		default:
+			t.Errorf("%s watcher not woken", name)
+		}
+	}
+	select {
+	case <-sibling:
+		t.Error("sibling watcher woken")
+	default:
+	}
+	for _, ch := range others {
+		select {
+		case <-ch:
+			t.Fatal("unrelated watcher woken")
+		default:
+		}
 	}
 }

@@ -35,10 +35,23 @@ func (h *Hub) Watch(prefix string) <-chan struct{} {
 	return ch
 }
 
-// Notify wakes the watchers of every prefix of key.
+// Notify wakes the watchers of every prefix of key. It costs the smaller
+// of a scan of the watched prefixes and a lookup of each prefix of key.
 func (h *Hub) Notify(key string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if len(h.waiters) == 0 {
+		return
+	}
+	if len(h.waiters) > len(key)+1 {
+		for i := 0; i <= len(key); i++ {
+			if ch, ok := h.waiters[key[:i]]; ok {
+				close(ch)
+				delete(h.waiters, key[:i])
+			}
+		}
+		return
+	}
 	for p, ch := range h.waiters {
 		if strings.HasPrefix(key, p) {
 			close(ch)

@@ -154,8 +154,11 @@ func (s *Server) Get(ctx context.Context, req *kvv1.GetRequest) (*kvv1.GetRespon
 	var res getResult
 	first := true
 	index, err := blocking.Run(ctx, s.cfg.Blocking, opts.GetMinIndex(), opts.GetWait().AsDuration(),
-		func(ctx context.Context) (<-chan struct{}, uint64, error) {
-			changed := s.hub.Watch(req.Key)
+		func(ctx context.Context, watch bool) (<-chan struct{}, uint64, error) {
+			var changed <-chan struct{}
+			if watch {
+				changed = s.hub.Watch(req.Key)
+			}
 			v, err := s.read(ctx, mode, first, q)
 			first = false
 			if err != nil {

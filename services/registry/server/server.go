@@ -221,8 +221,11 @@ func (s *Server) query(ctx context.Context, opts *queryv1.QueryOptions, topic st
 	var last result
 	first := true
 	index, err := blocking.Run(ctx, s.cfg.Blocking, opts.GetMinIndex(), opts.GetWait().AsDuration(),
-		func(ctx context.Context) (<-chan struct{}, uint64, error) {
-			changed := s.hub.Watch(topic)
+		func(ctx context.Context, watch bool) (<-chan struct{}, uint64, error) {
+			var changed <-chan struct{}
+			if watch {
+				changed = s.hub.Watch(topic)
+			}
 			query := fsm.Query(func(st *store.Store) any { return q(st) })
 			var v any
 			var err error
