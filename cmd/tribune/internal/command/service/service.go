@@ -9,6 +9,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime/debug"
 
 	"github.com/tribune/tribune/cmd/tribune/internal/command"
 	"github.com/tribune/tribune/cmd/tribune/internal/release"
@@ -192,7 +194,15 @@ func (c *cmd) health(ctx context.Context, args []string) error {
 	return health.Run(ctx, cfg)
 }
 
+// gatewayGCPercent is the gateway's GOGC unless the environment sets one:
+// it allocates per request and keeps little, so collecting at 4x the live
+// heap rather than 2x trades a few MiB for a fifth of its CPU under load.
+const gatewayGCPercent = 400
+
 func (c *cmd) gateway(ctx context.Context, args []string) error {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gatewayGCPercent)
+	}
 	cfg := gateway.DefaultConfig()
 	fs := flag.NewFlagSet("service gateway", flag.ContinueOnError)
 	var level string
