@@ -76,6 +76,7 @@ require (
 	github.com/tribune/tribune/services/gateway v0.0.0
 	github.com/tribune/tribune/services/health v0.0.0
 	github.com/tribune/tribune/services/kv v0.0.0
+	github.com/tribune/tribune/services/membership v0.0.0
 	github.com/tribune/tribune/services/registry v0.0.0
 	go.etcd.io/etcd/client/v3 v3.6.16
 	go.uber.org/zap v1.27.0
@@ -88,5 +89,6 @@ replace (
 	github.com/tribune/tribune/services/gateway => ../../services/gateway
 	github.com/tribune/tribune/services/health => ../../services/health
 	github.com/tribune/tribune/services/kv => ../../services/kv
+	github.com/tribune/tribune/services/membership => ../../services/membership
 	github.com/tribune/tribune/services/registry => ../../services/registry
 )

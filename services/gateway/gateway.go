@@ -35,6 +35,10 @@ type Config struct {
 	// HealthAddress is the local health service's gRPC address. Empty
 	// means none: the agent API (/v1/agent) then fails with HTTP 500.
 	HealthAddress string
+	// MembershipAddress is the local membership service's gRPC address.
+	// Empty means none: /v1/agent/members and join fail with HTTP 500, and
+	// the datacenter list is this agent's own.
+	MembershipAddress string
 	// MaxValueSize is the largest KV value the HTTP API accepts.
 	MaxValueSize int
 	// ShutdownGrace bounds the graceful stop of the servers.
@@ -93,6 +97,14 @@ func Run(ctx context.Context, cfg Config) error {
 		defer regConn.Close()
 		opts = append(opts, router.WithRegistry(regConn))
 	}
+	if cfg.MembershipAddress != "" {
+		memberConn, err := rpc.Dial(cfg.MembershipAddress)
+		if err != nil {
+			return fmt.Errorf("gateway: dial membership at %s: %w", cfg.MembershipAddress, err)
+		}
+		defer memberConn.Close()
+		opts = append(opts, router.WithMembership(memberConn))
+	}
 	if cfg.HealthAddress != "" {
 		healthConn, err := rpc.Dial(cfg.HealthAddress)
 		if err != nil {
@@ -118,7 +130,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.HTTPAddress != "" {
 		h, err := httpapi.New(ctx, httpapi.Config{MaxValueSize: cfg.MaxValueSize, Datacenter: cfg.Datacenter},
-			httpapi.Services{KV: rt, Status: rt, Registry: rt.Registry(), Agent: rt.Agent()})
+			httpapi.Services{KV: rt, Status: rt, Registry: rt.Registry(), Agent: rt.Agent(), Members: rt.Members()})
 		if err != nil {
 			return err
 		}

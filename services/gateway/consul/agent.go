@@ -7,6 +7,8 @@ import (
 
 	agentv1 "github.com/tribune/tribune/sdk/go/tribune/agent/v1"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
+
+	membershipv1 "github.com/tribune/tribune/sdk/go/tribune/membership/v1"
 )
 
 // The agent endpoints' shapes (/v1/agent/...). The agent's services and
@@ -235,4 +237,18 @@ func SelfFromProto(r *agentv1.SelfResponse, datacenter string, build BuildInfo, 
 		"version_metadata": "",
 	}
 	return out
+}
+
+// MemberFromProto is a gossip member as /v1/agent/members writes it.
+func MemberFromProto(m *membershipv1.Member) AgentMember {
+	tags := m.GetTags()
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	return AgentMember{
+		Name: m.GetName(), Addr: m.GetAddr(), Port: uint16(m.GetPort()), Tags: tags,
+		Status:      int(m.GetStatus()),
+		ProtocolMin: uint8(m.GetProtocolMin()), ProtocolMax: uint8(m.GetProtocolMax()), ProtocolCur: uint8(m.GetProtocolCur()),
+		DelegateMin: uint8(m.GetDelegateMin()), DelegateMax: uint8(m.GetDelegateMax()), DelegateCur: uint8(m.GetDelegateCur()),
+	}
 }

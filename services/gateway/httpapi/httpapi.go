@@ -28,6 +28,7 @@ import (
 
 	agentv1 "github.com/tribune/tribune/sdk/go/tribune/agent/v1"
 	kvv1 "github.com/tribune/tribune/sdk/go/tribune/kv/v1"
+	membershipv1 "github.com/tribune/tribune/sdk/go/tribune/membership/v1"
 	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
 	statusv1 "github.com/tribune/tribune/sdk/go/tribune/status/v1"
@@ -55,6 +56,9 @@ type Services struct {
 	// is expected to apply ListServices' and ListChecks' filter itself (the
 	// router's Agent does).
 	Agent agentv1.AgentServiceServer
+	// Members serves /v1/agent/members, join, leave and force-leave; the
+	// routes are absent when it is nil.
+	Members membershipv1.MembershipServiceServer
 }
 
 // New returns the /v1 handler.
@@ -93,6 +97,11 @@ func New(ctx context.Context, cfg Config, svc Services) (http.Handler, error) {
 	}
 	if err := agentv1.RegisterAgentServiceHandlerServer(ctx, mux, agentHTTP{svc.Agent}); err != nil {
 		return nil, err
+	}
+	if svc.Members != nil {
+		if err := membershipv1.RegisterMembershipServiceHandlerServer(ctx, mux, svc.Members); err != nil {
+			return nil, err
+		}
 	}
 	return withRequest(limitKVBody(cfg.MaxValueSize, mux)), nil
 }

@@ -88,6 +88,9 @@ func (queryParser) Parse(msg proto.Message, v url.Values, filter *utilities.Doub
 		if ok, err := parseAgent(msg, v); ok {
 			return err
 		}
+		if parseMembers(msg, v) {
+			return nil
+		}
 		return (&runtime.DefaultQueryParser{}).Parse(msg, v, filter)
 	}
 	return nil

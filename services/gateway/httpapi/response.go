@@ -122,6 +122,9 @@ func rewriteResponse(ctx context.Context, cfg Config, m proto.Message) (any, err
 	if body, ok := agentView(ctx, cfg.Datacenter, m); ok {
 		return body, nil
 	}
+	if body, ok := membersView(m); ok {
+		return body, nil
+	}
 	return m, nil
 }
 

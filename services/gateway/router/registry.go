@@ -14,6 +14,7 @@ import (
 
 	"github.com/tribune/tribune/services/gateway/consul"
 
+	membershipv1 "github.com/tribune/tribune/sdk/go/tribune/membership/v1"
 	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
 )
@@ -35,6 +36,8 @@ type Registry struct {
 	datacenter string
 	// client is nil when no registry is configured.
 	client registryv1.RegistryServiceClient
+	// members, when set, knows the datacenters of the WAN pool.
+	members membershipv1.MembershipServiceClient
 }
 
 var _ registryv1.RegistryServiceServer = (*Registry)(nil)
@@ -115,10 +118,18 @@ func (g *Registry) Deregister(ctx context.Context, req *registryv1.DeregisterReq
 	return c.Deregister(ctx, req)
 }
 
-// ListDatacenters lists the datacenters this agent can reach: its own,
-// until federation exists. Like Consul's, it needs no leader.
-func (g *Registry) ListDatacenters(context.Context, *registryv1.ListDatacentersRequest) (*registryv1.ListDatacentersResponse, error) {
-	return &registryv1.ListDatacentersResponse{Datacenters: []string{g.datacenter}}, nil
+// ListDatacenters lists the datacenters this agent can reach: its own
+// first, then those of the WAN pool by estimated round-trip time. Like
+// Consul's, it needs no leader.
+func (g *Registry) ListDatacenters(ctx context.Context, _ *registryv1.ListDatacentersRequest) (*registryv1.ListDatacentersResponse, error) {
+	if g.members == nil {
+		return &registryv1.ListDatacentersResponse{Datacenters: []string{g.datacenter}}, nil
+	}
+	resp, err := g.members.ListDatacenters(ctx, &membershipv1.ListDatacentersRequest{})
+	if err != nil {
+		return nil, err
+	}
+	return &registryv1.ListDatacentersResponse{Datacenters: resp.Datacenters}, nil
 }
 
 // ListNodes forwards a node listing and filters it (selectors of Node).

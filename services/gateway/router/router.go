@@ -16,6 +16,7 @@ import (
 
 	agentv1 "github.com/tribune/tribune/sdk/go/tribune/agent/v1"
 	kvv1 "github.com/tribune/tribune/sdk/go/tribune/kv/v1"
+	membershipv1 "github.com/tribune/tribune/sdk/go/tribune/membership/v1"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
 	statusv1 "github.com/tribune/tribune/sdk/go/tribune/status/v1"
 )
@@ -34,6 +35,7 @@ type Router struct {
 	status     statusv1.StatusServiceClient
 	registry   *Registry
 	agent      *Agent
+	members    *Members
 }
 
 // Option configures a Router.
@@ -42,6 +44,7 @@ type Option func(*options)
 type options struct {
 	registryConn grpc.ClientConnInterface
 	healthConn   grpc.ClientConnInterface
+	memberConn   grpc.ClientConnInterface
 }
 
 // WithRegistry forwards catalog and health calls over conn, the registry
@@ -55,6 +58,13 @@ func WithRegistry(conn grpc.ClientConnInterface) Option {
 // ErrNoHealth.
 func WithHealth(conn grpc.ClientConnInterface) Option {
 	return func(o *options) { o.healthConn = conn }
+}
+
+// WithMembership forwards gossip calls (members, join, leave) over conn,
+// the local membership service's connection, and answers the datacenter
+// list from its WAN pool.
+func WithMembership(conn grpc.ClientConnInterface) Option {
+	return func(o *options) { o.memberConn = conn }
 }
 
 var (
@@ -87,12 +97,18 @@ func New(datacenter string, kvConn grpc.ClientConnInterface, opts ...Option) (*R
 	if o.healthConn != nil {
 		agent.client = agentv1.NewAgentServiceClient(o.healthConn)
 	}
+	members := &Members{}
+	if o.memberConn != nil {
+		members.client = membershipv1.NewMembershipServiceClient(o.memberConn)
+		reg.members = members.client
+	}
 	return &Router{
 		datacenter: datacenter,
 		kv:         kvv1.NewKVServiceClient(kvConn),
 		status:     statusv1.NewStatusServiceClient(statusConn),
 		registry:   reg,
 		agent:      agent,
+		members:    members,
 	}, nil
 }
 
@@ -102,12 +118,16 @@ func (r *Router) Registry() *Registry { return r.registry }
 // Agent returns the router's agent service.
 func (r *Router) Agent() *Agent { return r.agent }
 
+// Members returns the router's membership service.
+func (r *Router) Members() *Members { return r.members }
+
 // AddTo adds the router's services to g.
 func (r *Router) AddTo(g grpc.ServiceRegistrar) {
 	kvv1.RegisterKVServiceServer(g, r)
 	statusv1.RegisterStatusServiceServer(g, r)
 	registryv1.RegisterRegistryServiceServer(g, r.registry)
 	agentv1.RegisterAgentServiceServer(g, r.agent)
+	membershipv1.RegisterMembershipServiceServer(g, r.members)
 }
 
 // local checks that dc names this datacenter (or none).

@@ -68,7 +68,9 @@ type Agent struct {
 	KVPort  int
 	// ServerPort is the registry's Raft port: what /v1/status/leader names.
 	ServerPort int
-	args       []string
+	// SerfLANPort and SerfWANPort are the gossip ports.
+	SerfLANPort, SerfWANPort int
+	args                     []string
 
 	cmd  *exec.Cmd
 	out  *syncBuffer
@@ -82,13 +84,15 @@ func Start(t testing.TB, dataDir string, extra ...string) *Agent {
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	a := &Agent{t: t, DataDir: dataDir, KVPort: FreePort(t), ServerPort: FreePort(t)}
+	a := &Agent{t: t, DataDir: dataDir, KVPort: FreePort(t), ServerPort: FreePort(t),
+		SerfLANPort: FreePort(t), SerfWANPort: FreePort(t)}
 	httpPort, grpcPort := FreePort(t), FreePort(t)
 	a.HTTP = "127.0.0.1:" + strconv.Itoa(httpPort)
 	a.GRPC = "127.0.0.1:" + strconv.Itoa(grpcPort)
 	a.args = append([]string{"agent", "-dev", "-data-dir", dataDir,
 		"-http-port", strconv.Itoa(httpPort), "-grpc-port", strconv.Itoa(grpcPort),
 		"-kv-port", strconv.Itoa(a.KVPort), "-server-port", strconv.Itoa(a.ServerPort),
+		"-serf-lan-port", strconv.Itoa(a.SerfLANPort), "-serf-wan-port", strconv.Itoa(a.SerfWANPort),
 		"-raft-rtt", "10ms", "-stop-timeout", "5s"}, extra...)
 	a.start()
 	t.Cleanup(a.Kill)
@@ -178,6 +182,19 @@ func (a *Agent) Stop(timeout time.Duration) error {
 	case <-time.After(timeout):
 		a.Kill()
 		return fmt.Errorf("agent did not stop within %v", timeout)
+	}
+}
+
+// Wait waits for the agent to exit by itself and returns its error (nil
+// for exit status 0).
+func (a *Agent) Wait(timeout time.Duration) error {
+	a.t.Helper()
+	select {
+	case err := <-a.done:
+		return err
+	case <-time.After(timeout):
+		a.Kill()
+		return fmt.Errorf("agent did not exit within %v", timeout)
 	}
 }
 

@@ -26,6 +26,10 @@ type Child struct {
 	// Path and Args are the program and its arguments (without argv[0]).
 	Path string
 	Args []string
+	// StopAllOnCleanExit ends the supervisor when this child exits with
+	// status 0 by itself (an agent's graceful leave), instead of
+	// restarting it.
+	StopAllOnCleanExit bool
 }
 
 // Config is the supervisor's configuration.
@@ -98,8 +102,9 @@ func Run(ctx context.Context, cfg Config) error {
 	out := &lockedWriter{w: cfg.Output}
 	procs := make([]*proc, len(cfg.Children))
 	byName := map[string]*proc{}
+	exited := make(chan string, len(cfg.Children))
 	for i, ch := range cfg.Children {
-		procs[i] = &proc{child: ch, cfg: cfg, out: out, stop: make(chan struct{}), done: make(chan struct{})}
+		procs[i] = &proc{child: ch, cfg: cfg, out: out, stop: make(chan struct{}), done: make(chan struct{}), exited: exited}
 		byName[ch.Name] = procs[i]
 		go procs[i].supervise()
 	}
@@ -111,6 +116,9 @@ func Run(ctx context.Context, cfg Config) error {
 	for wait := true; wait; {
 		select {
 		case <-ctx.Done():
+			wait = false
+		case name := <-exited:
+			cfg.Logger.Info("child exited cleanly; stopping the others", "child", name)
 			wait = false
 		case sig := <-sigs:
 			for _, name := range cfg.Forward[sig] {
@@ -137,6 +145,7 @@ type proc struct {
 	stopOnce sync.Once
 	stop     chan struct{} // closed to stop supervising
 	done     chan struct{} // closed when supervise returns
+	exited   chan<- string // told of a clean exit of a StopAllOnCleanExit child
 }
 
 func (p *proc) supervise() {
@@ -150,6 +159,10 @@ func (p *proc) supervise() {
 		case <-p.stop:
 			return
 		default:
+		}
+		if err == nil && p.child.StopAllOnCleanExit {
+			p.exited <- p.child.Name
+			return
 		}
 		if time.Since(started) >= p.cfg.ResetAfter {
 			backoff = p.cfg.MinBackoff

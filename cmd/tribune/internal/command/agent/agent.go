@@ -51,6 +51,14 @@ type flags struct {
 	stopTimeout     time.Duration
 	pprofPort       int
 
+	serfLANPort  int
+	serfWANPort  int
+	join         multi
+	joinWAN      multi
+	encrypt      string
+	gossip       string
+	advertiseWAN string
+
 	configFiles        multi
 	configDirs         multi
 	enableScriptChecks bool
@@ -82,7 +90,16 @@ func (f *flags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "Log level: trace, debug, info, warn, error.")
 	fs.IntVar(&f.maxValueSize, "kv-max-value-size", 512<<10, "The largest KV value accepted, in bytes.")
 	fs.DurationVar(&f.raftRTT, "raft-rtt", 20*time.Millisecond, "The Raft tick: the expected round trip between servers.")
-	fs.IntVar(&f.pprofPort, "pprof-port", 0, "Serve Go's profiler from each service on -client: gateway on this port, registry +1, kv +2, health +3; off when 0.")
+	fs.IntVar(&f.pprofPort, "pprof-port", 0, "Serve Go's profiler from each service on -client: gateway on this port, registry +1, kv +2, health +3, membership +4; off when 0.")
+	fs.IntVar(&f.serfLANPort, "serf-lan-port", 8301, "The LAN gossip port (TCP and UDP).")
+	fs.IntVar(&f.serfWANPort, "serf-wan-port", 8302, "The WAN gossip port of a server (TCP and UDP).")
+	fs.Var(&f.join, "join", "An agent to join at start (repeatable); retried until it answers, like -retry-join.")
+	fs.Var(&f.join, "retry-join", "An agent to join at start, retried until it answers (repeatable).")
+	fs.Var(&f.joinWAN, "join-wan", "A server of another datacenter to join over WAN at start (repeatable).")
+	fs.Var(&f.joinWAN, "retry-join-wan", "As -join-wan, retried until it answers (repeatable).")
+	fs.StringVar(&f.encrypt, "encrypt", "", "The gossip encryption key (base64; see tribune keygen).")
+	fs.StringVar(&f.advertiseWAN, "advertise-wan", "", "The address other datacenters use for this server; -advertise by default.")
+	fs.StringVar(&f.gossip, "gossip", "lan", "Gossip timings: lan (Consul's), small (failures seen in seconds) or loopback (one machine; the default with -dev).")
 	fs.Var(&f.configFiles, "config-file", "A JSON file of service and check definitions (repeatable); reloaded on SIGHUP and `tribune reload`.")
 	fs.Var(&f.configDirs, "config-dir", "A directory of JSON service and check definitions (repeatable).")
 	fs.BoolVar(&f.enableScriptChecks, "enable-script-checks", false, "Allow checks that run commands (args).")
@@ -93,7 +110,8 @@ func (f *flags) register(fs *flag.FlagSet) {
 }
 
 func (f *flags) validate() error {
-	for name, p := range map[string]int{"-http-port": f.httpPort, "-grpc-port": f.grpcPort, "-server-port": f.serverPort, "-kv-port": f.kvPort} {
+	for name, p := range map[string]int{"-http-port": f.httpPort, "-grpc-port": f.grpcPort, "-server-port": f.serverPort,
+		"-kv-port": f.kvPort, "-serf-lan-port": f.serfLANPort, "-serf-wan-port": f.serfWANPort} {
 		if p < 1 || p > 65535 {
 			return fmt.Errorf("%s: %d is not a port (1-65535)", name, p)
 		}
@@ -228,6 +246,42 @@ func (c *cmd) run(ctx context.Context, f flags) error {
 		kvArgs = append(kvArgs, "-bootstrap")
 		registryArgs = append(registryArgs, "-bootstrap")
 	}
+	memberSock := socketPath(dataDir, "membership.sock")
+	gossip := f.gossip
+	if f.dev && gossip == "lan" {
+		gossip = "loopback"
+	}
+	memberArgs := []string{"service", "membership",
+		"-node", f.node,
+		"-node-id", id,
+		"-datacenter", f.datacenter,
+		"-server-port", strconv.Itoa(f.serverPort),
+		"-bootstrap-expect", strconv.Itoa(f.bootstrapExpect),
+		"-public-grpc-addr", net.JoinHostPort(f.client, strconv.Itoa(f.grpcPort)),
+		"-data-dir", dataDir,
+		"-bind", f.bind,
+		"-advertise", f.advertise,
+		"-serf-lan-port", strconv.Itoa(f.serfLANPort),
+		"-serf-wan-port", strconv.Itoa(f.serfWANPort),
+		"-gossip", gossip,
+		"-grpc-addr", "unix://" + memberSock,
+		"-log-level", f.logLevel,
+	}
+	if f.server {
+		memberArgs = append(memberArgs, "-server")
+	}
+	if f.encrypt != "" {
+		memberArgs = append(memberArgs, "-encrypt", f.encrypt)
+	}
+	if f.advertiseWAN != "" {
+		memberArgs = append(memberArgs, "-advertise-wan", f.advertiseWAN)
+	}
+	for _, a := range f.join {
+		memberArgs = append(memberArgs, "-retry-join", a)
+	}
+	for _, a := range f.joinWAN {
+		memberArgs = append(memberArgs, "-retry-join-wan", a)
+	}
 	healthSock := socketPath(dataDir, "health.sock")
 	healthArgs := []string{"service", "health",
 		"-node", f.node,
@@ -269,11 +323,12 @@ func (c *cmd) run(ctx context.Context, f flags) error {
 		"-kv-addr", "unix://" + kvSock,
 		"-registry-addr", "unix://" + registrySock,
 		"-health-addr", "unix://" + healthSock,
+		"-membership-addr", "unix://" + memberSock,
 		"-max-value-size", strconv.Itoa(f.maxValueSize),
 		"-log-level", f.logLevel,
 	}
 	if f.pprofPort > 0 {
-		for i, args := range []*[]string{&gwArgs, &registryArgs, &kvArgs, &healthArgs} {
+		for i, args := range []*[]string{&gwArgs, &registryArgs, &kvArgs, &healthArgs, &memberArgs} {
 			*args = append(*args, "-pprof-addr", net.JoinHostPort(f.client, strconv.Itoa(f.pprofPort+i)))
 		}
 	}
@@ -281,6 +336,9 @@ func (c *cmd) run(ctx context.Context, f flags) error {
 	log := logging.New(c.io.Err, level)
 	cfg := supervisor.DefaultConfig()
 	cfg.Children = []supervisor.Child{
+		// A graceful leave (tribune leave) ends the membership service and,
+		// as in Consul, the agent.
+		{Name: "membership", Path: self, Args: memberArgs, StopAllOnCleanExit: true},
 		{Name: "registry", Path: self, Args: registryArgs},
 		{Name: "kv", Path: self, Args: kvArgs},
 		{Name: "health", Path: self, Args: healthArgs},

@@ -23,6 +23,7 @@ import (
 	"github.com/tribune/tribune/services/gateway"
 	"github.com/tribune/tribune/services/health"
 	"github.com/tribune/tribune/services/kv"
+	"github.com/tribune/tribune/services/membership"
 	"github.com/tribune/tribune/services/registry"
 )
 
@@ -35,12 +36,12 @@ type cmd struct {
 func New(io command.IO) command.Command { return &cmd{io: io} }
 
 func (c *cmd) Synopsis() string {
-	return "Runs one Tribune service (registry, kv, health, gateway) in this process"
+	return "Runs one Tribune service (membership, registry, kv, health, gateway) in this process"
 }
 
 func (c *cmd) Run(ctx context.Context, args []string) int {
 	if len(args) == 0 {
-		fmt.Fprintln(c.io.Err, "Usage: tribune service registry|kv|health|gateway [options]")
+		fmt.Fprintln(c.io.Err, "Usage: tribune service membership|registry|kv|health|gateway [options]")
 		return 1
 	}
 	var err error
@@ -51,10 +52,12 @@ func (c *cmd) Run(ctx context.Context, args []string) int {
 		err = c.registry(ctx, args[1:])
 	case "health":
 		err = c.health(ctx, args[1:])
+	case "membership":
+		err = c.membership(ctx, args[1:])
 	case "gateway":
 		err = c.gateway(ctx, args[1:])
 	default:
-		err = fmt.Errorf("unknown service %q: want registry, kv, health or gateway", args[0])
+		err = fmt.Errorf("unknown service %q: want membership, registry, kv, health or gateway", args[0])
 	}
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
@@ -199,6 +202,57 @@ func (c *cmd) health(ctx context.Context, args []string) error {
 // heap rather than 2x trades a few MiB for a fifth of its CPU under load.
 const gatewayGCPercent = 400
 
+func (c *cmd) membership(ctx context.Context, args []string) error {
+	cfg := membership.DefaultConfig()
+	fs := flag.NewFlagSet("service membership", flag.ContinueOnError)
+	var level, gossip string
+	var join, joinWAN strings
+	fs.StringVar(&cfg.NodeName, "node", "", "This agent's node name.")
+	fs.StringVar(&cfg.NodeID, "node-id", "", "This agent's node ID.")
+	fs.StringVar(&cfg.Datacenter, "datacenter", "dc1", "The agent's datacenter.")
+	fs.BoolVar(&cfg.Server, "server", false, "Whether this agent is a server (joins the WAN pool).")
+	fs.IntVar(&cfg.ServerPort, "server-port", cfg.ServerPort, "The server's Raft port (the port tag).")
+	fs.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 0, "The servers expected before bootstrapping (the expect tag).")
+	fs.StringVar(&cfg.GRPCAddress, "public-grpc-addr", "", "The agent's public gRPC address (the grpc tag).")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "The agent's data directory; gossip snapshots go in DATA-DIR/serf.")
+	fs.StringVar(&cfg.LAN.BindAddr, "bind", "127.0.0.1", "The address the gossip pools listen on.")
+	fs.StringVar(&cfg.LAN.AdvertiseAddr, "advertise", "", "The LAN address other agents use; -bind by default.")
+	fs.IntVar(&cfg.LAN.BindPort, "serf-lan-port", membership.DefaultLANPort, "The LAN gossip port (TCP and UDP).")
+	fs.StringVar(&cfg.WAN.AdvertiseAddr, "advertise-wan", "", "The WAN address other datacenters use; -advertise by default.")
+	fs.IntVar(&cfg.WAN.BindPort, "serf-wan-port", membership.DefaultWANPort, "The WAN gossip port of a server (TCP and UDP).")
+	fs.StringVar(&cfg.EncryptKey, "encrypt", "", "The gossip encryption key (base64, from tribune keygen).")
+	fs.Var(&join, "retry-join", "An agent to join at start, retried until it answers (repeatable).")
+	fs.Var(&joinWAN, "retry-join-wan", "A server of another datacenter to join over WAN at start (repeatable).")
+	fs.DurationVar(&cfg.RetryInterval, "retry-interval", cfg.RetryInterval, "How often -retry-join is tried.")
+	fs.DurationVar(&cfg.ReconnectTimeout, "reconnect-timeout", cfg.ReconnectTimeout, "How long a failed member is kept before it is reaped.")
+	fs.StringVar(&gossip, "gossip", "lan", "Gossip timings: lan (Consul's), small (a small cluster: failures seen in seconds) or loopback (one machine).")
+	fs.StringVar(&cfg.ListenAddress, "grpc-addr", "", "The address of the gRPC API: unix:///path or host:port.")
+	fs.StringVar(&level, "log-level", "info", "Log level: trace, debug, info, warn, error.")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	log, err := c.start(ctx, level)
+	if err != nil {
+		return err
+	}
+	cfg.WAN.BindAddr = cfg.LAN.BindAddr
+	if cfg.WAN.AdvertiseAddr == "" {
+		cfg.WAN.AdvertiseAddr = cfg.LAN.AdvertiseAddr
+	}
+	switch gossip {
+	case "lan":
+	case "small":
+		cfg.LAN.Gossip = membership.SmallClusterGossip()
+	case "loopback":
+		cfg.LAN.Gossip = membership.LoopbackGossip()
+	default:
+		return fmt.Errorf("-gossip: %q is not lan, small or loopback", gossip)
+	}
+	cfg.Build = release.Version
+	cfg.RetryJoin, cfg.RetryJoinWAN, cfg.Logger = join, joinWAN, log
+	return membership.Run(ctx, cfg)
+}
+
 func (c *cmd) gateway(ctx context.Context, args []string) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gatewayGCPercent)
@@ -212,6 +266,7 @@ func (c *cmd) gateway(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.KVAddress, "kv-addr", "", "The kv service's gRPC address: unix:///path or host:port.")
 	fs.StringVar(&cfg.RegistryAddress, "registry-addr", "", "The registry service's gRPC address: unix:///path or host:port.")
 	fs.StringVar(&cfg.HealthAddress, "health-addr", "", "The health service's gRPC address: unix:///path or host:port.")
+	fs.StringVar(&cfg.MembershipAddress, "membership-addr", "", "The membership service's gRPC address: unix:///path or host:port.")
 	fs.IntVar(&cfg.MaxValueSize, "max-value-size", cfg.MaxValueSize, "The largest KV value accepted, in bytes.")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "How long a stop waits for calls in flight.")
 	fs.StringVar(&level, "log-level", "info", "Log level: trace, debug, info, warn, error.")

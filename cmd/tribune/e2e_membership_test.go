@@ -1,0 +1,89 @@
+package main_test
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/tribune/tribune/cmd/tribune/internal/agenttest"
+)
+
+// TestMembershipWAN joins two single-server datacenters over the WAN pool
+// and checks members, datacenters, a failed join and a graceful leave.
+func TestMembershipWAN(t *testing.T) {
+	dc1 := agenttest.Start(t, "", "-node", "one", "-datacenter", "dc1")
+	dc2 := agenttest.Start(t, "", "-node", "two", "-datacenter", "dc2")
+	c1, c2 := consulClient(t, dc1), consulClient(t, dc2)
+
+	lan, err := c1.Agent().Members(false)
+	if err != nil || len(lan) != 1 || lan[0].Name != "one" || lan[0].Tags["role"] != "consul" ||
+		lan[0].Tags["dc"] != "dc1" || lan[0].Status != 1 {
+		t.Fatalf("LAN members of dc1: %+v %v", lan, err)
+	}
+
+	// A join to where nothing listens fails, naming the address, and the
+	// agent keeps running.
+	dead := "127.0.0.1:" + strconv.Itoa(agenttest.FreePort(t))
+	if err := c1.Agent().Join(dead, true); err == nil || !strings.Contains(err.Error(), dead) {
+		t.Fatalf("join to a dead address: %v, want an error naming %s", err, dead)
+	}
+
+	if err := c2.Agent().Join("127.0.0.1:"+strconv.Itoa(dc1.SerfWANPort), true); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*api.Client{c1, c2} {
+		agenttest.Eventually(t, 20*time.Second, func() error {
+			wan, err := c.Agent().Members(true)
+			if err != nil {
+				return err
+			}
+			var names []string
+			for _, m := range wan {
+				if m.Status == 1 {
+					names = append(names, m.Name)
+				}
+			}
+			slices.Sort(names)
+			if strings.Join(names, ",") != "one.dc1,two.dc2" {
+				return fmt.Errorf("alive WAN members %v", names)
+			}
+			return nil
+		})
+	}
+	for c, want := range map[*api.Client]string{c1: "dc1,dc2", c2: "dc2,dc1"} {
+		dcs, err := c.Catalog().Datacenters()
+		if err != nil || strings.Join(dcs, ",") != want {
+			t.Fatalf("datacenters: %v %v, want %s (local first)", dcs, err, want)
+		}
+	}
+
+	// A graceful leave ends the agent, with status 0, and the other
+	// datacenter sees it leave.
+	req, _ := http.NewRequest("PUT", dc2.URL("/v1/agent/leave"), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("leave: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if err := dc2.Wait(30 * time.Second); err != nil {
+		t.Fatalf("agent after leave: %v", err)
+	}
+	agenttest.Eventually(t, 20*time.Second, func() error {
+		wan, err := c1.Agent().Members(true)
+		if err != nil {
+			return err
+		}
+		for _, m := range wan {
+			if m.Name == "two.dc2" && m.Status != 3 {
+				return fmt.Errorf("two.dc2 has status %d, want 3 (left)", m.Status)
+			}
+		}
+		return nil
+	})
+}
