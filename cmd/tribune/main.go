@@ -15,8 +15,13 @@ import (
 	"github.com/tribune/tribune/cmd/tribune/internal/command/agent"
 	"github.com/tribune/tribune/cmd/tribune/internal/command/bench"
 	"github.com/tribune/tribune/cmd/tribune/internal/command/catalog"
+	"github.com/tribune/tribune/cmd/tribune/internal/command/forceleave"
+	"github.com/tribune/tribune/cmd/tribune/internal/command/join"
+	"github.com/tribune/tribune/cmd/tribune/internal/command/keygen"
 	"github.com/tribune/tribune/cmd/tribune/internal/command/kv"
+	"github.com/tribune/tribune/cmd/tribune/internal/command/leave"
 	"github.com/tribune/tribune/cmd/tribune/internal/command/maint"
+	"github.com/tribune/tribune/cmd/tribune/internal/command/members"
 	"github.com/tribune/tribune/cmd/tribune/internal/command/reload"
 	"github.com/tribune/tribune/cmd/tribune/internal/command/service"
 	"github.com/tribune/tribune/cmd/tribune/internal/command/services"
@@ -32,8 +37,14 @@ func commands() map[string]command.Factory {
 		"services": services.New,
 		"maint":    maint.New,
 		"reload":   reload.New,
-		"bench":    bench.New,
-		"version":  version.New,
+		"members":  members.New,
+		"join":     join.New,
+		"leave":    leave.New,
+		"keygen":   keygen.New,
+
+		"force-leave": forceleave.New,
+		"bench":       bench.New,
+		"version":     version.New,
 	}
 }
 
@@ -71,6 +82,6 @@ func usage(w io.Writer, cmds map[string]command.Factory) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "    %-10s %s\n", n, cmds[n](command.IO{}).Synopsis())
+		fmt.Fprintf(w, "    %-12s %s\n", n, cmds[n](command.IO{}).Synopsis())
 	}
 }

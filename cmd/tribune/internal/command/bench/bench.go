@@ -69,6 +69,10 @@ func (c *cmd) Run(ctx context.Context, args []string) int {
 		fmt.Fprint(c.io.Err, usage)
 		return 0
 	case "kv":
+	case "catalog":
+		return c.runCatalogCommand(ctx, args[1:])
+	case "health":
+		return c.runHealthCommand(ctx, args[1:])
 	default:
 		fmt.Fprintf(c.io.Err, "Unknown subcommand: %q\n\n%s", args[0], usage)
 		return 1
@@ -166,6 +170,8 @@ const usage = `Usage: tribune bench <subcommand> [options]
 
 Subcommands:
     kv         Loads a key/value store with puts, gets or both
+    catalog    Loads the catalog with registration churn or health reads
+    health     Measures how fast failing HTTP checks reach the catalog
 `
 
 const kvUsage = `Usage: tribune bench kv [options]
