@@ -63,6 +63,33 @@ func TestMembershipWAN(t *testing.T) {
 		}
 	}
 
+	// ?dc= reaches the other datacenter; each keeps its own KV store and
+	// catalog; an unknown datacenter is Consul's error.
+	if _, err := c1.KV().Put(&api.KVPair{Key: "where", Value: []byte("dc1")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := c2.KV().Get("where", &api.QueryOptions{Datacenter: "dc1"})
+	if err != nil || p == nil || string(p.Value) != "dc1" {
+		t.Fatalf("dc2 reading dc1's key: %+v %v", p, err)
+	}
+	if p, _, err := c2.KV().Get("where", nil); err != nil || p != nil {
+		t.Fatalf("dc2's own store has dc1's key: %+v %v", p, err)
+	}
+	if _, err := c2.KV().Put(&api.KVPair{Key: "written-from-dc2", Value: []byte("x")}, &api.WriteOptions{Datacenter: "dc1"}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _, _ := c1.KV().Get("written-from-dc2", nil); p == nil {
+		t.Fatal("a write with ?dc=dc1 from dc2 did not reach dc1")
+	}
+	nodes, _, err := c2.Catalog().Nodes(&api.QueryOptions{Datacenter: "dc1"})
+	if err != nil || len(nodes) != 1 || nodes[0].Node != "one" || nodes[0].Datacenter != "dc1" {
+		t.Fatalf("dc1's nodes from dc2: %+v %v", nodes, err)
+	}
+	if _, _, err := c2.Catalog().Nodes(&api.QueryOptions{Datacenter: "dc9"}); err == nil ||
+		!strings.Contains(err.Error(), "500") || !strings.Contains(err.Error(), "No path to datacenter") {
+		t.Fatalf("unknown datacenter: %v", err)
+	}
+
 	// A graceful leave ends the agent, with status 0, and the other
 	// datacenter sees it leave.
 	req, _ := http.NewRequest("PUT", dc2.URL("/v1/agent/leave"), nil)

@@ -117,6 +117,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	defer rt.Close()
 
 	g, ctx := errgroup.WithContext(ctx)
 	if cfg.GRPCAddress != "" {

@@ -38,6 +38,8 @@ type Registry struct {
 	client registryv1.RegistryServiceClient
 	// members, when set, knows the datacenters of the WAN pool.
 	members membershipv1.MembershipServiceClient
+	// remotes reaches the servers of other datacenters.
+	remotes *remotes
 }
 
 var _ registryv1.RegistryServiceServer = (*Registry)(nil)
@@ -45,17 +47,19 @@ var _ registryv1.RegistryServiceServer = (*Registry)(nil)
 // validStates are the states /v1/health/state/:state takes.
 var validStates = []string{"any", "passing", "warning", "critical"}
 
-func (g *Registry) local(dc string) error {
-	if dc == "" || dc == g.datacenter {
-		return nil
-	}
-	return ErrNoPathToDatacenter
-}
-
-// upstream returns the registry client after checking the datacenter.
-func (g *Registry) upstream(dc string) (registryv1.RegistryServiceClient, error) {
-	if err := g.local(dc); err != nil {
-		return nil, err
+// upstream returns the registry of datacenter dc: the local one, or a
+// server's of another datacenter.
+func (g *Registry) upstream(ctx context.Context, dc string) (registryv1.RegistryServiceClient, error) {
+	if g.remotes != nil {
+		conn, err := g.remotes.conn(ctx, dc)
+		if err != nil {
+			return nil, err
+		}
+		if conn != nil {
+			return registryv1.NewRegistryServiceClient(conn), nil
+		}
+	} else if dc != "" && dc != g.datacenter {
+		return nil, ErrNoPathToDatacenter
 	}
 	if g.client == nil {
 		return nil, ErrNoServers
@@ -102,7 +106,7 @@ func keep[P comparable, C any](m *consul.Matcher[C], in []P, shape func(P) C) ([
 
 // Register forwards a registration.
 func (g *Registry) Register(ctx context.Context, req *registryv1.RegisterRequest) (*registryv1.RegisterResponse, error) {
-	c, err := g.upstream(req.GetOptions().GetDatacenter())
+	c, err := g.upstream(ctx, req.GetOptions().GetDatacenter())
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +115,7 @@ func (g *Registry) Register(ctx context.Context, req *registryv1.RegisterRequest
 
 // Deregister forwards a deregistration.
 func (g *Registry) Deregister(ctx context.Context, req *registryv1.DeregisterRequest) (*registryv1.DeregisterResponse, error) {
-	c, err := g.upstream(req.GetOptions().GetDatacenter())
+	c, err := g.upstream(ctx, req.GetOptions().GetDatacenter())
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +138,7 @@ func (g *Registry) ListDatacenters(ctx context.Context, _ *registryv1.ListDatace
 
 // ListNodes forwards a node listing and filters it (selectors of Node).
 func (g *Registry) ListNodes(ctx context.Context, req *registryv1.ListNodesRequest) (*registryv1.ListNodesResponse, error) {
-	c, err := g.upstream(req.GetOptions().GetDatacenter())
+	c, err := g.upstream(ctx, req.GetOptions().GetDatacenter())
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +163,7 @@ func (g *Registry) ListNodes(ctx context.Context, req *registryv1.ListNodesReque
 // service's instances are read (with the listing's consistency, without
 // blocking again) and filtered here.
 func (g *Registry) ListServices(ctx context.Context, req *registryv1.ListServicesRequest) (*registryv1.ListServicesResponse, error) {
-	c, err := g.upstream(req.GetOptions().GetDatacenter())
+	c, err := g.upstream(ctx, req.GetOptions().GetDatacenter())
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +214,7 @@ func (g *Registry) ListServices(ctx context.Context, req *registryv1.ListService
 // ServiceNodes forwards an instance listing and filters it (selectors of
 // CatalogService).
 func (g *Registry) ServiceNodes(ctx context.Context, req *registryv1.ServiceNodesRequest) (*registryv1.ServiceNodesResponse, error) {
-	c, err := g.upstream(req.GetOptions().GetDatacenter())
+	c, err := g.upstream(ctx, req.GetOptions().GetDatacenter())
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +235,7 @@ func (g *Registry) ServiceNodes(ctx context.Context, req *registryv1.ServiceNode
 // NodeServices forwards a node read and filters its services (selectors
 // of AgentService), as Consul filters the Services map.
 func (g *Registry) NodeServices(ctx context.Context, req *registryv1.NodeServicesRequest) (*registryv1.NodeServicesResponse, error) {
-	c, err := g.upstream(req.GetOptions().GetDatacenter())
+	c, err := g.upstream(ctx, req.GetOptions().GetDatacenter())
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +256,7 @@ func (g *Registry) NodeServices(ctx context.Context, req *registryv1.NodeService
 // NodeChecks forwards a node's checks and filters them (selectors of
 // HealthCheck).
 func (g *Registry) NodeChecks(ctx context.Context, req *registryv1.NodeChecksRequest) (*registryv1.NodeChecksResponse, error) {
-	c, err := g.upstream(req.GetOptions().GetDatacenter())
+	c, err := g.upstream(ctx, req.GetOptions().GetDatacenter())
 	if err != nil {
 		return nil, err
 	}
@@ -272,7 +276,7 @@ func (g *Registry) NodeChecks(ctx context.Context, req *registryv1.NodeChecksReq
 
 // ServiceChecks forwards a service's checks and filters them.
 func (g *Registry) ServiceChecks(ctx context.Context, req *registryv1.ServiceChecksRequest) (*registryv1.ServiceChecksResponse, error) {
-	c, err := g.upstream(req.GetOptions().GetDatacenter())
+	c, err := g.upstream(ctx, req.GetOptions().GetDatacenter())
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +301,7 @@ func (g *Registry) ChecksInState(ctx context.Context, req *registryv1.ChecksInSt
 		return nil, status.Errorf(codes.InvalidArgument,
 			"Invalid check state %q: must be any, passing, warning or critical", req.GetState())
 	}
-	c, err := g.upstream(req.GetOptions().GetDatacenter())
+	c, err := g.upstream(ctx, req.GetOptions().GetDatacenter())
 	if err != nil {
 		return nil, err
 	}
@@ -318,7 +322,7 @@ func (g *Registry) ChecksInState(ctx context.Context, req *registryv1.ChecksInSt
 // ServiceHealth forwards a service's health and filters the entries
 // (selectors of ServiceEntry: Service.Tags, Node.Meta.x, Checks.Status).
 func (g *Registry) ServiceHealth(ctx context.Context, req *registryv1.ServiceHealthRequest) (*registryv1.ServiceHealthResponse, error) {
-	c, err := g.upstream(req.GetOptions().GetDatacenter())
+	c, err := g.upstream(ctx, req.GetOptions().GetDatacenter())
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +342,7 @@ func (g *Registry) ServiceHealth(ctx context.Context, req *registryv1.ServiceHea
 
 // Watch forwards a catalog watch stream.
 func (g *Registry) Watch(req *registryv1.WatchRequest, stream grpc.ServerStreamingServer[registryv1.WatchResponse]) error {
-	c, err := g.upstream(req.GetDatacenter())
+	c, err := g.upstream(stream.Context(), req.GetDatacenter())
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,7 @@ type Router struct {
 	registry   *Registry
 	agent      *Agent
 	members    *Members
+	remotes    *remotes
 }
 
 // Option configures a Router.
@@ -102,6 +103,8 @@ func New(datacenter string, kvConn grpc.ClientConnInterface, opts ...Option) (*R
 		members.client = membershipv1.NewMembershipServiceClient(o.memberConn)
 		reg.members = members.client
 	}
+	rem := newRemotes(datacenter, members.client)
+	reg.remotes = rem
 	return &Router{
 		datacenter: datacenter,
 		kv:         kvv1.NewKVServiceClient(kvConn),
@@ -109,8 +112,12 @@ func New(datacenter string, kvConn grpc.ClientConnInterface, opts ...Option) (*R
 		registry:   reg,
 		agent:      agent,
 		members:    members,
+		remotes:    rem,
 	}, nil
 }
+
+// Close closes the connections the router opened to other datacenters.
+func (r *Router) Close() { r.remotes.Close() }
 
 // Registry returns the router's catalog service.
 func (r *Router) Registry() *Registry { return r.registry }
@@ -130,44 +137,59 @@ func (r *Router) AddTo(g grpc.ServiceRegistrar) {
 	membershipv1.RegisterMembershipServiceServer(g, r.members)
 }
 
-// local checks that dc names this datacenter (or none).
-func (r *Router) local(dc string) error {
-	if dc == "" || dc == r.datacenter {
-		return nil
+// kvFor returns the KV service of datacenter dc: the local one, or a
+// server's of another datacenter.
+func (r *Router) kvFor(ctx context.Context, dc string) (kvv1.KVServiceClient, error) {
+	conn, err := r.remotes.conn(ctx, dc)
+	if err != nil || conn == nil {
+		return r.kv, err
 	}
-	return ErrNoPathToDatacenter
+	return kvv1.NewKVServiceClient(conn), nil
+}
+
+// statusFor returns the status service of datacenter dc.
+func (r *Router) statusFor(ctx context.Context, dc string) (statusv1.StatusServiceClient, error) {
+	conn, err := r.remotes.conn(ctx, dc)
+	if err != nil || conn == nil {
+		return r.status, err
+	}
+	return statusv1.NewStatusServiceClient(conn), nil
 }
 
 // Get forwards a KV read.
 func (r *Router) Get(ctx context.Context, req *kvv1.GetRequest) (*kvv1.GetResponse, error) {
-	if err := r.local(req.GetOptions().GetDatacenter()); err != nil {
+	kv, err := r.kvFor(ctx, req.GetOptions().GetDatacenter())
+	if err != nil {
 		return nil, err
 	}
-	return r.kv.Get(ctx, req)
+	return kv.Get(ctx, req)
 }
 
 // Put forwards a KV write.
 func (r *Router) Put(ctx context.Context, req *kvv1.PutRequest) (*kvv1.PutResponse, error) {
-	if err := r.local(req.GetOptions().GetDatacenter()); err != nil {
+	kv, err := r.kvFor(ctx, req.GetOptions().GetDatacenter())
+	if err != nil {
 		return nil, err
 	}
-	return r.kv.Put(ctx, req)
+	return kv.Put(ctx, req)
 }
 
 // Delete forwards a KV delete.
 func (r *Router) Delete(ctx context.Context, req *kvv1.DeleteRequest) (*kvv1.DeleteResponse, error) {
-	if err := r.local(req.GetOptions().GetDatacenter()); err != nil {
+	kv, err := r.kvFor(ctx, req.GetOptions().GetDatacenter())
+	if err != nil {
 		return nil, err
 	}
-	return r.kv.Delete(ctx, req)
+	return kv.Delete(ctx, req)
 }
 
 // Watch forwards a KV watch stream.
 func (r *Router) Watch(req *kvv1.WatchRequest, stream kvv1.KVService_WatchServer) error {
-	if err := r.local(req.GetDatacenter()); err != nil {
+	kv, err := r.kvFor(stream.Context(), req.GetDatacenter())
+	if err != nil {
 		return err
 	}
-	up, err := r.kv.Watch(stream.Context(), req)
+	up, err := kv.Watch(stream.Context(), req)
 	if err != nil {
 		return err
 	}
@@ -187,16 +209,18 @@ func (r *Router) Watch(req *kvv1.WatchRequest, stream kvv1.KVService_WatchServer
 
 // Leader forwards a status call.
 func (r *Router) Leader(ctx context.Context, req *statusv1.LeaderRequest) (*statusv1.LeaderResponse, error) {
-	if err := r.local(req.GetDatacenter()); err != nil {
+	st, err := r.statusFor(ctx, req.GetDatacenter())
+	if err != nil {
 		return nil, err
 	}
-	return r.status.Leader(ctx, req)
+	return st.Leader(ctx, req)
 }
 
 // Peers forwards a status call.
 func (r *Router) Peers(ctx context.Context, req *statusv1.PeersRequest) (*statusv1.PeersResponse, error) {
-	if err := r.local(req.GetDatacenter()); err != nil {
+	st, err := r.statusFor(ctx, req.GetDatacenter())
+	if err != nil {
 		return nil, err
 	}
-	return r.status.Peers(ctx, req)
+	return st.Peers(ctx, req)
 }
