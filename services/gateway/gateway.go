@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
 
 	"github.com/tribune/tribune/lib/rpc"
 	"github.com/tribune/tribune/services/gateway/httpapi"
@@ -26,7 +27,8 @@ type Config struct {
 	HTTPAddress string
 	// GRPCAddress is where the public gRPC API listens (Consul: 8502).
 	GRPCAddress string
-	// KVAddress is the kv service's gRPC address.
+	// KVAddress is the kv service's gRPC address. Empty on a client
+	// agent: KV calls then go to a server found through MembershipAddress.
 	KVAddress string
 	// RegistryAddress is the registry service's gRPC address. Empty means
 	// none: catalog and health calls then fail with "No known Consul
@@ -66,8 +68,8 @@ func (c Config) Validate() error {
 		return errors.New("gateway: Datacenter is required")
 	case c.HTTPAddress == "" && c.GRPCAddress == "":
 		return errors.New("gateway: an HTTP or a gRPC address is required")
-	case c.KVAddress == "":
-		return errors.New("gateway: KVAddress is required")
+	case c.KVAddress == "" && c.MembershipAddress == "":
+		return errors.New("gateway: a KVAddress, or a MembershipAddress to find servers, is required")
 	case c.MaxValueSize <= 0:
 		return fmt.Errorf("gateway: MaxValueSize must be positive, got %d", c.MaxValueSize)
 	}
@@ -83,11 +85,15 @@ func Run(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	kvConn, err := rpc.Dial(cfg.KVAddress)
-	if err != nil {
-		return fmt.Errorf("gateway: dial kv at %s: %w", cfg.KVAddress, err)
+	var kvConn *grpc.ClientConn
+	if cfg.KVAddress != "" {
+		c, err := rpc.Dial(cfg.KVAddress)
+		if err != nil {
+			return fmt.Errorf("gateway: dial kv at %s: %w", cfg.KVAddress, err)
+		}
+		defer c.Close()
+		kvConn = c
 	}
-	defer kvConn.Close()
 	var opts []router.Option
 	if cfg.RegistryAddress != "" {
 		regConn, err := rpc.Dial(cfg.RegistryAddress)
@@ -113,7 +119,11 @@ func Run(ctx context.Context, cfg Config) error {
 		defer healthConn.Close()
 		opts = append(opts, router.WithHealth(healthConn))
 	}
-	rt, err := router.New(cfg.Datacenter, kvConn, opts...)
+	var kv grpc.ClientConnInterface
+	if kvConn != nil {
+		kv = kvConn
+	}
+	rt, err := router.New(cfg.Datacenter, kv, opts...)
 	if err != nil {
 		return err
 	}

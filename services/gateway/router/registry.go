@@ -62,7 +62,14 @@ func (g *Registry) upstream(ctx context.Context, dc string) (registryv1.Registry
 		return nil, ErrNoPathToDatacenter
 	}
 	if g.client == nil {
-		return nil, ErrNoServers
+		if g.remotes == nil {
+			return nil, ErrNoServers
+		}
+		conn, err := g.remotes.server(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return registryv1.NewRegistryServiceClient(conn), nil
 	}
 	return g.client, nil
 }

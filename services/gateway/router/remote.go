@@ -36,16 +36,29 @@ func (r *remotes) conn(ctx context.Context, dc string) (grpc.ClientConnInterface
 	if dc == "" || dc == r.local {
 		return nil, nil
 	}
+	return r.pick(ctx, true, dc, ErrNoPathToDatacenter)
+}
+
+// server returns a connection to a live server of the local datacenter,
+// found in the LAN pool: how a client agent, which holds no data, reaches
+// the catalog and the KV store. ErrNoServers when none is known.
+func (r *remotes) server(ctx context.Context) (grpc.ClientConnInterface, error) {
+	return r.pick(ctx, false, r.local, ErrNoServers)
+}
+
+// pick connects to a random live server of dc in the WAN or LAN pool, or
+// fails with none.
+func (r *remotes) pick(ctx context.Context, wan bool, dc string, none error) (grpc.ClientConnInterface, error) {
 	if r.members == nil {
-		return nil, ErrNoPathToDatacenter
+		return nil, none
 	}
-	resp, err := r.members.ListMembers(ctx, &membershipv1.ListMembersRequest{Wan: true})
+	resp, err := r.members.ListMembers(ctx, &membershipv1.ListMembersRequest{Wan: wan})
 	if err != nil {
 		return nil, err
 	}
 	var addrs []string
 	for _, m := range resp.Members {
-		if m.Status != membershipv1.MemberStatus_MEMBER_STATUS_ALIVE || m.Tags["dc"] != dc {
+		if m.Status != membershipv1.MemberStatus_MEMBER_STATUS_ALIVE || m.Tags["dc"] != dc || m.Tags["role"] != "consul" {
 			continue
 		}
 		if addr := publicAddress(m); addr != "" {
@@ -53,7 +66,7 @@ func (r *remotes) conn(ctx context.Context, dc string) (grpc.ClientConnInterface
 		}
 	}
 	if len(addrs) == 0 {
-		return nil, ErrNoPathToDatacenter
+		return nil, none
 	}
 	addr := addrs[rand.IntN(len(addrs))]
 	r.mu.Lock()

@@ -74,15 +74,15 @@ var (
 )
 
 // New returns a Router for datacenter that forwards KV calls over kvConn,
-// the kv service's connection, and catalog and agent calls as opts say.
+// the kv service's connection, and catalog and agent calls as opts say. A
+// client agent has no kv or registry service (nil kvConn, no
+// WithRegistry): its calls go to a live server of its datacenter found in
+// the LAN pool (WithMembership).
 // Status calls go to the registry when there is one (its Raft is the
 // servers' Raft, as Consul reports it), else to the kv service.
 func New(datacenter string, kvConn grpc.ClientConnInterface, opts ...Option) (*Router, error) {
 	if datacenter == "" {
 		return nil, errors.New("router: datacenter is required")
-	}
-	if kvConn == nil {
-		return nil, errors.New("router: kv connection is required")
 	}
 	var o options
 	for _, opt := range opts {
@@ -107,13 +107,28 @@ func New(datacenter string, kvConn grpc.ClientConnInterface, opts ...Option) (*R
 	reg.remotes = rem
 	return &Router{
 		datacenter: datacenter,
-		kv:         kvv1.NewKVServiceClient(kvConn),
-		status:     statusv1.NewStatusServiceClient(statusConn),
+		kv:         kvClient(kvConn),
+		status:     statusClient(statusConn),
 		registry:   reg,
 		agent:      agent,
 		members:    members,
 		remotes:    rem,
 	}, nil
+}
+
+// kvClient is nil without a connection: a client agent has no kv service.
+func kvClient(conn grpc.ClientConnInterface) kvv1.KVServiceClient {
+	if conn == nil {
+		return nil
+	}
+	return kvv1.NewKVServiceClient(conn)
+}
+
+func statusClient(conn grpc.ClientConnInterface) statusv1.StatusServiceClient {
+	if conn == nil {
+		return nil
+	}
+	return statusv1.NewStatusServiceClient(conn)
 }
 
 // Close closes the connections the router opened to other datacenters.
@@ -141,8 +156,16 @@ func (r *Router) AddTo(g grpc.ServiceRegistrar) {
 // server's of another datacenter.
 func (r *Router) kvFor(ctx context.Context, dc string) (kvv1.KVServiceClient, error) {
 	conn, err := r.remotes.conn(ctx, dc)
-	if err != nil || conn == nil {
-		return r.kv, err
+	if err != nil {
+		return nil, err
+	}
+	if conn == nil && r.kv != nil {
+		return r.kv, nil
+	}
+	if conn == nil { // a client agent: a server of this datacenter
+		if conn, err = r.remotes.server(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return kvv1.NewKVServiceClient(conn), nil
 }
@@ -150,8 +173,16 @@ func (r *Router) kvFor(ctx context.Context, dc string) (kvv1.KVServiceClient, er
 // statusFor returns the status service of datacenter dc.
 func (r *Router) statusFor(ctx context.Context, dc string) (statusv1.StatusServiceClient, error) {
 	conn, err := r.remotes.conn(ctx, dc)
-	if err != nil || conn == nil {
-		return r.status, err
+	if err != nil {
+		return nil, err
+	}
+	if conn == nil && r.status != nil {
+		return r.status, nil
+	}
+	if conn == nil {
+		if conn, err = r.remotes.server(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return statusv1.NewStatusServiceClient(conn), nil
 }

@@ -77,9 +77,22 @@ type Agent struct {
 	done chan error
 }
 
-// Start starts an agent in dataDir (a new temporary one when empty) and
-// waits until it has a KV leader.
+// Start starts a -dev agent (a single server) in dataDir (a new temporary
+// one when empty) and waits until it has a leader.
 func Start(t testing.TB, dataDir string, extra ...string) *Agent {
+	t.Helper()
+	return start(t, dataDir, []string{"-dev"}, extra...)
+}
+
+// StartClient starts a client agent (no -server) in dataDir that joins the
+// server at serverLAN (its LAN gossip address), and waits until it reaches
+// a leader through it.
+func StartClient(t testing.TB, dataDir, serverLAN string, extra ...string) *Agent {
+	t.Helper()
+	return start(t, dataDir, []string{"-retry-join", serverLAN, "-gossip", "loopback"}, extra...)
+}
+
+func start(t testing.TB, dataDir string, mode []string, extra ...string) *Agent {
 	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
@@ -89,11 +102,12 @@ func Start(t testing.TB, dataDir string, extra ...string) *Agent {
 	httpPort, grpcPort := FreePort(t), FreePort(t)
 	a.HTTP = "127.0.0.1:" + strconv.Itoa(httpPort)
 	a.GRPC = "127.0.0.1:" + strconv.Itoa(grpcPort)
-	a.args = append([]string{"agent", "-dev", "-data-dir", dataDir,
+	a.args = append(append([]string{"agent"}, mode...), "-data-dir", dataDir,
 		"-http-port", strconv.Itoa(httpPort), "-grpc-port", strconv.Itoa(grpcPort),
 		"-kv-port", strconv.Itoa(a.KVPort), "-server-port", strconv.Itoa(a.ServerPort),
 		"-serf-lan-port", strconv.Itoa(a.SerfLANPort), "-serf-wan-port", strconv.Itoa(a.SerfWANPort),
-		"-raft-rtt", "10ms", "-stop-timeout", "5s"}, extra...)
+		"-raft-rtt", "10ms", "-stop-timeout", "5s")
+	a.args = append(a.args, extra...)
 	a.start()
 	t.Cleanup(a.Kill)
 	a.WaitLeader()
@@ -141,6 +155,9 @@ func (a *Agent) WaitLeader() {
 		return nil
 	}, a.Output)
 }
+
+// LAN returns the agent's LAN gossip address.
+func (a *Agent) LAN() string { return "127.0.0.1:" + strconv.Itoa(a.SerfLANPort) }
 
 // Pid returns the agent's process ID.
 func (a *Agent) Pid() int { return a.cmd.Process.Pid }

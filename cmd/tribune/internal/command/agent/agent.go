@@ -140,8 +140,10 @@ func (f *flags) validate() error {
 	switch {
 	case f.dataDir == "":
 		return errors.New("Must specify data directory using -data-dir")
+	case !f.server && f.bootstrapExpect > 0:
+		return errors.New("-bootstrap-expect is for servers: add -server")
 	case !f.server:
-		return errors.New("client agents (no -server) need gossip membership, which this build does not have yet; run -server or -dev")
+		return nil // a client agent
 	case f.bootstrapExpect > 1:
 		return errors.New("-bootstrap-expect above 1 needs gossip membership, which this build does not have yet; use -bootstrap-expect 1")
 	case f.bootstrapExpect == 0:
@@ -320,12 +322,17 @@ func (c *cmd) run(ctx context.Context, f flags) error {
 		"-datacenter", f.datacenter,
 		"-http-addr", net.JoinHostPort(f.client, strconv.Itoa(f.httpPort)),
 		"-grpc-addr", net.JoinHostPort(f.client, strconv.Itoa(f.grpcPort)),
-		"-kv-addr", "unix://" + kvSock,
-		"-registry-addr", "unix://" + registrySock,
 		"-health-addr", "unix://" + healthSock,
 		"-membership-addr", "unix://" + memberSock,
 		"-max-value-size", strconv.Itoa(f.maxValueSize),
 		"-log-level", f.logLevel,
+	}
+	if f.server {
+		gwArgs = append(gwArgs, "-kv-addr", "unix://"+kvSock, "-registry-addr", "unix://"+registrySock)
+	} else {
+		// A client agent holds no data: its health service reaches the
+		// catalog through its own gateway, which forwards to a server.
+		healthArgs = replaceFlag(healthArgs, "-registry-addr", loopback(f.client, f.grpcPort))
 	}
 	if f.pprofPort > 0 {
 		for i, args := range []*[]string{&gwArgs, &registryArgs, &kvArgs, &healthArgs, &memberArgs} {
@@ -335,15 +342,17 @@ func (c *cmd) run(ctx context.Context, f flags) error {
 	level, _ := logging.ParseLevel(f.logLevel)
 	log := logging.New(c.io.Err, level)
 	cfg := supervisor.DefaultConfig()
-	cfg.Children = []supervisor.Child{
-		// A graceful leave (tribune leave) ends the membership service and,
-		// as in Consul, the agent.
-		{Name: "membership", Path: self, Args: memberArgs, StopAllOnCleanExit: true},
-		{Name: "registry", Path: self, Args: registryArgs},
-		{Name: "kv", Path: self, Args: kvArgs},
-		{Name: "health", Path: self, Args: healthArgs},
-		{Name: "gateway", Path: self, Args: gwArgs},
+	// A graceful leave (tribune leave) ends the membership service and, as
+	// in Consul, the agent.
+	cfg.Children = []supervisor.Child{{Name: "membership", Path: self, Args: memberArgs, StopAllOnCleanExit: true}}
+	if f.server {
+		cfg.Children = append(cfg.Children,
+			supervisor.Child{Name: "registry", Path: self, Args: registryArgs},
+			supervisor.Child{Name: "kv", Path: self, Args: kvArgs})
 	}
+	cfg.Children = append(cfg.Children,
+		supervisor.Child{Name: "health", Path: self, Args: healthArgs},
+		supervisor.Child{Name: "gateway", Path: self, Args: gwArgs})
 	cfg.StopTimeout = f.stopTimeout
 	cfg.Forward = map[os.Signal][]string{syscall.SIGHUP: {"health"}}
 	cfg.Output = c.io.Err
@@ -360,6 +369,25 @@ func (c *cmd) run(ctx context.Context, f flags) error {
 	err = supervisor.Run(ctx, cfg)
 	log.Info("agent stopped")
 	return err
+}
+
+// replaceFlag sets the value of flag in args.
+func replaceFlag(args []string, flag, value string) []string {
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == flag {
+			args[i+1] = value
+		}
+	}
+	return args
+}
+
+// loopback is the address to dial this agent's own listener on host:port:
+// 127.0.0.1 when it listens on every address.
+func loopback(host string, port int) string {
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
 // socketPath returns a unix socket path in dir, or, when that path is over
