@@ -54,3 +54,69 @@ func TestClientAgent(t *testing.T) {
 		t.Fatalf("nodes through the client: %+v %+v %v", nodes, meta, err)
 	}
 }
+
+// TestGossipDrivesSerfHealth kills one client agent and lets another leave:
+// the leader marks the killed node's serfHealth critical, which drops its
+// services from ?passing, and deregisters the node that left.
+func TestGossipDrivesSerfHealth(t *testing.T) {
+	server := agenttest.Start(t, "", "-node", "srv")
+	doomed := agenttest.StartClient(t, "", server.LAN(), "-node", "doomed")
+	leaver := agenttest.StartClient(t, "", server.LAN(), "-node", "leaver")
+	sc := consulClient(t, server)
+	if err := consulClient(t, doomed).Agent().ServiceRegister(&api.AgentServiceRegistration{Name: "job", Port: 1,
+		Check: &api.AgentServiceCheck{TTL: "1h", Status: "passing"}}); err != nil {
+		t.Fatal(err)
+	}
+	serfHealth := func(node string) (string, error) {
+		checks, _, err := sc.Health().Node(node, nil)
+		if err != nil {
+			return "", err
+		}
+		for _, c := range checks {
+			if c.CheckID == "serfHealth" {
+				return c.Status, nil
+			}
+		}
+		return "", fmt.Errorf("%s has no serfHealth check", node)
+	}
+	agenttest.Eventually(t, 15*time.Second, func() error {
+		for _, n := range []string{"doomed", "leaver"} {
+			if st, err := serfHealth(n); err != nil || st != "passing" {
+				return fmt.Errorf("%s serfHealth %q %v", n, st, err)
+			}
+		}
+		entries, _, err := sc.Health().Service("job", "", true, nil)
+		if err != nil || len(entries) != 1 {
+			return fmt.Errorf("passing job instances: %d %v", len(entries), err)
+		}
+		return nil
+	})
+
+	doomed.Kill()
+	agenttest.Eventually(t, 15*time.Second, func() error {
+		if st, err := serfHealth("doomed"); err != nil || st != "critical" {
+			return fmt.Errorf("doomed serfHealth %q %v", st, err)
+		}
+		entries, _, err := sc.Health().Service("job", "", true, nil)
+		if err != nil || len(entries) != 0 {
+			return fmt.Errorf("passing job instances after the kill: %d %v", len(entries), err)
+		}
+		return nil
+	})
+
+	if err := consulClient(t, leaver).Agent().Leave(); err != nil {
+		t.Fatal(err)
+	}
+	agenttest.Eventually(t, 15*time.Second, func() error {
+		nodes, _, err := sc.Catalog().Nodes(nil)
+		if err != nil {
+			return err
+		}
+		for _, n := range nodes {
+			if n.Node == "leaver" {
+				return fmt.Errorf("leaver still in the catalog")
+			}
+		}
+		return nil
+	})
+}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/tribune/tribune/lib/blocking"
 	"github.com/tribune/tribune/lib/replica"
+	"github.com/tribune/tribune/lib/rpc"
+	membershipv1 "github.com/tribune/tribune/sdk/go/tribune/membership/v1"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
 	"github.com/tribune/tribune/services/registry/fsm"
 	"github.com/tribune/tribune/services/registry/server"
@@ -42,12 +44,22 @@ type Config struct {
 	// ServiceName service on SelfPort.
 	Self     *registryv1.Node
 	SelfPort int
+
+	// MembershipAddress is the local membership service's gRPC address.
+	// When set, the shard's leader keeps every LAN member's serfHealth
+	// check and node record in step with gossip. Empty: the server's own
+	// serfHealth stays passing while it runs.
+	MembershipAddress string
+	// ReconcileInterval is how often leadership is checked to start or
+	// stop following gossip.
+	ReconcileInterval time.Duration
 }
 
 // DefaultConfig returns the defaults; NodeID, DataDir, RaftAddress,
 // ListenAddress and Self must still be set.
 func DefaultConfig() Config {
-	return Config{ServiceConfig: replica.DefaultServiceConfig(ShardID), Server: server.DefaultConfig(), SelfPort: 8300}
+	return Config{ServiceConfig: replica.DefaultServiceConfig(ShardID), Server: server.DefaultConfig(), SelfPort: 8300,
+		ReconcileInterval: time.Second}
 }
 
 // Run starts the replica in DataDir/registry and serves it until ctx ends.
@@ -73,6 +85,21 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			srv.AddTo(g)
 			go registerSelf(ctx, log, srv, cfg)
+			if cfg.MembershipAddress != "" {
+				conn, err := rpc.Dial(cfg.MembershipAddress)
+				if err != nil {
+					return fmt.Errorf("registry: dial membership at %s: %w", cfg.MembershipAddress, err)
+				}
+				rec := &reconciler{
+					datacenter: cfg.Server.Datacenter,
+					members:    membershipv1.NewMembershipServiceClient(conn),
+					srv:        srv, raft: r, log: log, every: cfg.ReconcileInterval,
+				}
+				go func() {
+					defer conn.Close()
+					rec.run(ctx)
+				}()
+			}
 			return nil
 		})
 }

@@ -222,7 +222,9 @@ func (c *cmd) run(ctx context.Context, f flags) error {
 	}
 	kvSock := socketPath(dataDir, "kv.sock")
 	registrySock := socketPath(dataDir, "registry.sock")
+	memberSock := socketPath(dataDir, "membership.sock")
 	registryArgs := []string{"service", "registry",
+		"-membership-addr", "unix://" + memberSock,
 		"-node-id", id,
 		"-data-dir", dataDir,
 		"-raft-addr", net.JoinHostPort(f.bind, strconv.Itoa(f.serverPort)),
@@ -248,7 +250,6 @@ func (c *cmd) run(ctx context.Context, f flags) error {
 		kvArgs = append(kvArgs, "-bootstrap")
 		registryArgs = append(registryArgs, "-bootstrap")
 	}
-	memberSock := socketPath(dataDir, "membership.sock")
 	gossip := f.gossip
 	if f.dev && gossip == "lan" {
 		gossip = "loopback"

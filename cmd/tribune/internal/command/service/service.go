@@ -145,6 +145,7 @@ func (c *cmd) registry(ctx context.Context, args []string) error {
 	fs.StringVar(&self.Node, "node", "", "This server's node name, registered in the catalog.")
 	fs.StringVar(&self.Address, "advertise", "127.0.0.1", "This server's address, registered in the catalog.")
 	fs.IntVar(&cfg.SelfPort, "server-port", cfg.SelfPort, "The port registered for this server's "+registry.ServiceName+" service.")
+	fs.StringVar(&cfg.MembershipAddress, "membership-addr", "", "The membership service's gRPC address; the leader reconciles gossip into the catalog through it.")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
