@@ -31,6 +31,19 @@ type ServiceConfig struct {
 	// Bootstrap starts a new single-server shard when there is no Raft
 	// data (the -dev agent).
 	Bootstrap bool
+	// BootstrapExpect, above 1, is the number of servers (-bootstrap-expect)
+	// that bootstrap the shard together: a replica without Raft data waits
+	// until Servers lists them (see Plan), and the shard's leader adds the
+	// servers that arrive later. 0 or 1: Bootstrap decides.
+	BootstrapExpect int
+	// Datacenter is the agent's datacenter; only its servers count.
+	Datacenter string
+	// Servers lists the LAN pool's servers with this shard's Raft
+	// addresses; required with BootstrapExpect > 1.
+	Servers ListServers
+	// BootstrapPoll is how often Servers is polled, before the bootstrap
+	// and by the leader afterwards.
+	BootstrapPoll time.Duration
 	// ShutdownGrace bounds the graceful stop of the gRPC server.
 	ShutdownGrace time.Duration
 
@@ -43,7 +56,8 @@ type ServiceConfig struct {
 func DefaultServiceConfig(shard uint64) ServiceConfig {
 	rc := DefaultConfig()
 	rc.ShardID = shard
-	return ServiceConfig{ShutdownGrace: 5 * time.Second, Replica: rc, Logger: slog.Default()}
+	return ServiceConfig{ShutdownGrace: 5 * time.Second, Replica: rc, Logger: slog.Default(),
+		BootstrapPoll: 250 * time.Millisecond}
 }
 
 // Validate reports a configuration that cannot work.
@@ -58,6 +72,10 @@ func (c ServiceConfig) Validate() error {
 		return errors.New("RaftAddress is required")
 	case c.ListenAddress == "":
 		return errors.New("ListenAddress is required")
+	case c.BootstrapExpect > 1 && c.Servers == nil:
+		return errors.New("BootstrapExpect above 1 needs Servers (the membership service)")
+	case c.BootstrapExpect > 1 && c.Bootstrap:
+		return errors.New("Bootstrap and BootstrapExpect above 1 exclude each other")
 	}
 	return nil
 }
@@ -80,14 +98,38 @@ func RunService(ctx context.Context, name string, cfg ServiceConfig,
 	rc.Dir = filepath.Join(cfg.DataDir, name)
 	rc.RaftAddress = cfg.RaftAddress
 	rc.Logger = log
-	if cfg.Bootstrap {
+	poll := cfg.BootstrapPoll
+	if poll <= 0 {
+		poll = 250 * time.Millisecond
+	}
+	expect := cfg.BootstrapExpect > 1
+	switch {
+	case HasRaftData(rc.Dir):
+		// A restart: Dragonboat ignores InitialMembers and Join.
+	case cfg.Bootstrap:
 		rc.InitialMembers = map[uint64]string{rc.ReplicaID: cfg.RaftAddress}
+	case expect:
+		initial, join, err := waitBootstrap(ctx, cfg.Servers, cfg.Datacenter, cfg.BootstrapExpect,
+			cfg.NodeID, cfg.RaftAddress, poll, log)
+		if err != nil {
+			return err
+		}
+		rc.InitialMembers, rc.Join = initial, join
+		if join {
+			log.Info(name+": more servers than -bootstrap-expect: joining the existing cluster; its leader adds this server",
+				"expect", cfg.BootstrapExpect)
+		} else {
+			log.Info(name+": bootstrapping the shard", "expect", cfg.BootstrapExpect, "members", initial)
+		}
 	}
 	r, err := Start(rc, func(uint64, uint64) sm.IConcurrentStateMachine { return newFSM() })
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	if expect {
+		go r.FollowServers(ctx, cfg.Servers, cfg.Datacenter, cfg.BootstrapExpect, poll, log)
+	}
 	g := rpc.NewServer()
 	if err := attach(r, g); err != nil {
 		return err

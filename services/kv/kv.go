@@ -8,12 +8,15 @@ package kv
 
 import (
 	"context"
+	"fmt"
 
 	sm "github.com/lni/dragonboat/v4/statemachine"
 	"google.golang.org/grpc"
 
 	"github.com/tribune/tribune/lib/blocking"
 	"github.com/tribune/tribune/lib/replica"
+	"github.com/tribune/tribune/lib/rpc"
+	membershipv1 "github.com/tribune/tribune/sdk/go/tribune/membership/v1"
 	"github.com/tribune/tribune/services/kv/fsm"
 	"github.com/tribune/tribune/services/kv/server"
 )
@@ -25,7 +28,15 @@ const ShardID = 2
 type Config struct {
 	replica.ServiceConfig
 	Server server.Config
+
+	// MembershipAddress is the local membership service's gRPC address:
+	// with BootstrapExpect above 1 the shard's servers are found through it
+	// (their "kv_port" tags).
+	MembershipAddress string
 }
+
+// KVPortTag is the gossip tag of a server's KV shard Raft port.
+const KVPortTag = "kv_port"
 
 // DefaultConfig returns the defaults; NodeID, DataDir, RaftAddress and
 // ListenAddress must still be set.
@@ -39,6 +50,14 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	cfg.Replica.ShardID = ShardID
+	if cfg.MembershipAddress != "" && cfg.BootstrapExpect > 1 {
+		conn, err := rpc.Dial(cfg.MembershipAddress)
+		if err != nil {
+			return fmt.Errorf("kv: dial membership at %s: %w", cfg.MembershipAddress, err)
+		}
+		defer conn.Close()
+		cfg.Servers = Servers(membershipv1.NewMembershipServiceClient(conn), KVPortTag)
+	}
 	hub := blocking.NewHub()
 	return replica.RunService(ctx, "kv", cfg.ServiceConfig,
 		func() sm.IConcurrentStateMachine { return fsm.New(hub) },
@@ -50,4 +69,23 @@ func Run(ctx context.Context, cfg Config) error {
 			srv.AddTo(g)
 			return nil
 		})
+}
+
+// Servers lists the LAN pool's servers through the membership service, with
+// the Raft addresses their portTag tag names.
+func Servers(c membershipv1.MembershipServiceClient, portTag string) replica.ListServers {
+	return func(ctx context.Context) ([]replica.Server, error) {
+		resp, err := c.ListMembers(ctx, &membershipv1.ListMembersRequest{})
+		if err != nil {
+			return nil, err
+		}
+		var out []replica.Server
+		for _, m := range resp.Members {
+			alive := m.Status == membershipv1.MemberStatus_MEMBER_STATUS_ALIVE
+			if s, ok := replica.ServerFromMember(m.Name, m.Addr, alive, m.Tags, portTag); ok {
+				out = append(out, s)
+			}
+		}
+		return out, nil
+	}
 }

@@ -70,6 +70,9 @@ type Config struct {
 	Server bool
 	// ServerPort is a server's RPC port (the "port" tag).
 	ServerPort int
+	// KVPort is a server's KV shard Raft port (the "kv_port" tag, when not
+	// 0).
+	KVPort int
 	// BootstrapExpect is a server's -bootstrap-expect (the "expect" tag,
 	// when not 0); Bootstrap a server's -bootstrap (the "bootstrap" tag).
 	BootstrapExpect int
@@ -192,6 +195,9 @@ func (c Config) validateGossip() error {
 		if c.ServerPort < 1 || c.ServerPort > 65535 {
 			return fmt.Errorf("membership: ServerPort: %d is not a port (1-65535)", c.ServerPort)
 		}
+		if c.KVPort < 0 || c.KVPort > 65535 {
+			return fmt.Errorf("membership: KVPort: %d is not a port (1-65535, or 0 for none)", c.KVPort)
+		}
 		if c.BootstrapExpect < 0 {
 			return errors.New("membership: BootstrapExpect must not be negative")
 		}
@@ -276,6 +282,9 @@ func (c Config) tags() map[string]string {
 	if c.Server {
 		t[tags.Role] = tags.RoleServer
 		t[tags.Port] = strconv.Itoa(c.ServerPort)
+		if c.KVPort != 0 {
+			t[tags.KVPort] = strconv.Itoa(c.KVPort)
+		}
 		if c.BootstrapExpect != 0 {
 			t[tags.Expect] = strconv.Itoa(c.BootstrapExpect)
 		}

@@ -75,6 +75,19 @@ func Run(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.Default()
 	}
+	cfg.Datacenter = cfg.Server.Datacenter
+	var members membershipv1.MembershipServiceClient
+	if cfg.MembershipAddress != "" {
+		conn, err := rpc.Dial(cfg.MembershipAddress)
+		if err != nil {
+			return fmt.Errorf("registry: dial membership at %s: %w", cfg.MembershipAddress, err)
+		}
+		defer conn.Close()
+		members = membershipv1.NewMembershipServiceClient(conn)
+		if cfg.BootstrapExpect > 1 {
+			cfg.Servers = servers(members)
+		}
+	}
 	hub := blocking.NewHub()
 	return replica.RunService(ctx, "registry", cfg.ServiceConfig,
 		func() sm.IConcurrentStateMachine { return fsm.New(hub) },
@@ -85,20 +98,13 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			srv.AddTo(g)
 			go registerSelf(ctx, log, srv, cfg)
-			if cfg.MembershipAddress != "" {
-				conn, err := rpc.Dial(cfg.MembershipAddress)
-				if err != nil {
-					return fmt.Errorf("registry: dial membership at %s: %w", cfg.MembershipAddress, err)
-				}
+			if members != nil {
 				rec := &reconciler{
 					datacenter: cfg.Server.Datacenter,
-					members:    membershipv1.NewMembershipServiceClient(conn),
+					members:    members,
 					srv:        srv, raft: r, log: log, every: cfg.ReconcileInterval,
 				}
-				go func() {
-					defer conn.Close()
-					rec.run(ctx)
-				}()
+				go rec.run(ctx)
 			}
 			return nil
 		})
@@ -131,5 +137,24 @@ func registerSelf(ctx context.Context, log *slog.Logger, srv *server.Server, cfg
 			return
 		case <-time.After(pause):
 		}
+	}
+}
+
+// servers lists the LAN pool's servers through the membership service, with
+// their registry shard Raft addresses (the "port" tag).
+func servers(c membershipv1.MembershipServiceClient) replica.ListServers {
+	return func(ctx context.Context) ([]replica.Server, error) {
+		resp, err := c.ListMembers(ctx, &membershipv1.ListMembersRequest{})
+		if err != nil {
+			return nil, err
+		}
+		var out []replica.Server
+		for _, m := range resp.Members {
+			alive := m.Status == membershipv1.MemberStatus_MEMBER_STATUS_ALIVE
+			if s, ok := replica.ServerFromMember(m.Name, m.Addr, alive, m.Tags, "port"); ok {
+				out = append(out, s)
+			}
+		}
+		return out, nil
 	}
 }

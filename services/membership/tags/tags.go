@@ -19,6 +19,8 @@ const (
 	// Port is a server's RPC port (Consul's 8300; Tribune's registry
 	// shard's Raft port).
 	Port = "port"
+	// KVPort is Tribune's own tag: a server's KV shard's Raft port.
+	KVPort = "kv_port"
 	// Expect is a server's -bootstrap-expect, when not zero.
 	Expect = "expect"
 	// Bootstrap is "1" on a server started in bootstrap mode.

@@ -48,15 +48,30 @@ func Binary(t testing.TB) string {
 	return binary
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+var (
+	portsMu sync.Mutex
+	given   = map[int]bool{}
+)
+
+// FreePort returns a loopback TCP port that was free a moment ago and that
+// it has not returned before in this process (the kernel may hand a port
+// just closed out again, to two agents of one test).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !given[p] {
+			given[p] = true
+			return p
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // Agent is a running `tribune agent -dev`.
@@ -92,7 +107,32 @@ func StartClient(t testing.TB, dataDir, serverLAN string, extra ...string) *Agen
 	return start(t, dataDir, []string{"-retry-join", serverLAN, "-gossip", "loopback"}, extra...)
 }
 
+// StartServer starts a server agent (-server -bootstrap-expect expect) in
+// dataDir that joins the agent at join (a LAN gossip address) when join is
+// not empty. It does not wait for a leader: with expect above 1 there is
+// none until enough servers run; call WaitLeader.
+func StartServer(t testing.TB, dataDir string, expect int, join string, extra ...string) *Agent {
+	t.Helper()
+	mode := []string{"-server", "-bootstrap-expect", strconv.Itoa(expect), "-gossip", "loopback"}
+	if join != "" {
+		mode = append(mode, "-retry-join", join)
+	}
+	a := newAgent(t, dataDir, mode, extra...)
+	a.start()
+	t.Cleanup(a.Kill)
+	return a
+}
+
 func start(t testing.TB, dataDir string, mode []string, extra ...string) *Agent {
+	t.Helper()
+	a := newAgent(t, dataDir, mode, extra...)
+	a.start()
+	t.Cleanup(a.Kill)
+	a.WaitLeader()
+	return a
+}
+
+func newAgent(t testing.TB, dataDir string, mode []string, extra ...string) *Agent {
 	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
@@ -108,9 +148,6 @@ func start(t testing.TB, dataDir string, mode []string, extra ...string) *Agent 
 		"-serf-lan-port", strconv.Itoa(a.SerfLANPort), "-serf-wan-port", strconv.Itoa(a.SerfWANPort),
 		"-raft-rtt", "10ms", "-stop-timeout", "5s")
 	a.args = append(a.args, extra...)
-	a.start()
-	t.Cleanup(a.Kill)
-	a.WaitLeader()
 	return a
 }
 

@@ -144,10 +144,8 @@ func (f *flags) validate() error {
 		return errors.New("-bootstrap-expect is for servers: add -server")
 	case !f.server:
 		return nil // a client agent
-	case f.bootstrapExpect > 1:
-		return errors.New("-bootstrap-expect above 1 needs gossip membership, which this build does not have yet; use -bootstrap-expect 1")
 	case f.bootstrapExpect == 0:
-		return errors.New("a server needs -bootstrap-expect 1 (or -dev) in this build")
+		return errors.New("a server needs -bootstrap-expect N (1 bootstraps alone; N > 1 waits for N servers) or -dev in this build")
 	}
 	return nil
 }
@@ -242,13 +240,22 @@ func (c *cmd) run(ctx context.Context, f flags) error {
 		"-data-dir", dataDir,
 		"-raft-addr", raftAddr,
 		"-grpc-addr", "unix://" + kvSock,
+		"-membership-addr", "unix://" + memberSock,
+		"-datacenter", f.datacenter,
 		"-max-value-size", strconv.Itoa(f.maxValueSize),
 		"-raft-rtt", f.raftRTT.String(),
 		"-log-level", f.logLevel,
 	}
-	if f.bootstrapExpect == 1 {
+	switch {
+	case f.bootstrapExpect == 1:
 		kvArgs = append(kvArgs, "-bootstrap")
 		registryArgs = append(registryArgs, "-bootstrap")
+	case f.bootstrapExpect > 1:
+		// Both shards wait for the same servers in the gossip pool and
+		// bootstrap together; see replica.Plan.
+		n := strconv.Itoa(f.bootstrapExpect)
+		kvArgs = append(kvArgs, "-bootstrap-expect", n)
+		registryArgs = append(registryArgs, "-bootstrap-expect", n)
 	}
 	gossip := f.gossip
 	if f.dev && gossip == "lan" {
@@ -259,6 +266,7 @@ func (c *cmd) run(ctx context.Context, f flags) error {
 		"-node-id", id,
 		"-datacenter", f.datacenter,
 		"-server-port", strconv.Itoa(f.serverPort),
+		"-kv-port", strconv.Itoa(f.kvPort),
 		"-bootstrap-expect", strconv.Itoa(f.bootstrapExpect),
 		"-public-grpc-addr", net.JoinHostPort(f.client, strconv.Itoa(f.grpcPort)),
 		"-data-dir", dataDir,

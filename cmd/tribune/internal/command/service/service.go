@@ -112,6 +112,7 @@ func shardFlags(fs *flag.FlagSet, cfg *replica.ServiceConfig, name, raftAddr str
 	fs.StringVar(&cfg.RaftAddress, "raft-addr", raftAddr, "The address the shard's Raft transport listens on.")
 	fs.StringVar(&cfg.ListenAddress, "grpc-addr", "", "The address of the gRPC API: unix:///path or host:port.")
 	fs.BoolVar(&cfg.Bootstrap, "bootstrap", false, "Bootstrap a single-server shard if there is no Raft data.")
+	fs.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 0, "Above 1: wait for this many servers in the gossip pool (-membership-addr) and bootstrap the shard with them, if there is no Raft data.")
 	fs.DurationVar(&cfg.Replica.RTT, "raft-rtt", cfg.Replica.RTT, "The Raft tick: the expected round trip between servers.")
 	fs.DurationVar(&b.MaxWait, "max-query-time", b.MaxWait, "The longest a blocking query may wait.")
 	fs.DurationVar(&b.DefaultWait, "default-query-time", b.DefaultWait, "The wait of a blocking query that gives none.")
@@ -124,6 +125,8 @@ func (c *cmd) kv(ctx context.Context, args []string) error {
 	var level string
 	shardFlags(fs, &cfg.ServiceConfig, "kv", "127.0.0.1:8303", &cfg.Server.Blocking, &level)
 	fs.IntVar(&cfg.Server.MaxValueSize, "max-value-size", cfg.Server.MaxValueSize, "The largest value a put accepts, in bytes.")
+	fs.StringVar(&cfg.MembershipAddress, "membership-addr", "", "The membership service's gRPC address; needed with -bootstrap-expect above 1.")
+	fs.StringVar(&cfg.Datacenter, "datacenter", "dc1", "The agent's datacenter.")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -213,6 +216,7 @@ func (c *cmd) membership(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.Datacenter, "datacenter", "dc1", "The agent's datacenter.")
 	fs.BoolVar(&cfg.Server, "server", false, "Whether this agent is a server (joins the WAN pool).")
 	fs.IntVar(&cfg.ServerPort, "server-port", cfg.ServerPort, "The server's Raft port (the port tag).")
+	fs.IntVar(&cfg.KVPort, "kv-port", 0, "The server's KV shard Raft port (the kv_port tag); none when 0.")
 	fs.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 0, "The servers expected before bootstrapping (the expect tag).")
 	fs.StringVar(&cfg.GRPCAddress, "public-grpc-addr", "", "The agent's public gRPC address (the grpc tag).")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "The agent's data directory; gossip snapshots go in DATA-DIR/serf.")

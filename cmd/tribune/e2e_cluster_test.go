@@ -1,0 +1,120 @@
+package main_test
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/tribune/tribune/cmd/tribune/internal/agenttest"
+)
+
+// TestBootstrapExpectCluster starts three servers with -bootstrap-expect 3:
+// they form one cluster for both shards and replicate KV writes; a fourth
+// joins later; the SIGKILL of the leader's server leaves the others a new
+// leader and every acknowledged write.
+func TestBootstrapExpectCluster(t *testing.T) {
+	s1 := agenttest.StartServer(t, "", 3, "", "-node", "s1")
+	// The others join s1's gossip once it listens (retry-join retries only
+	// every 30 s).
+	agenttest.Eventually(t, 20*time.Second, func() error {
+		_, err := consulClient(t, s1).Agent().Members(false)
+		return err
+	}, s1.Output)
+	s2 := agenttest.StartServer(t, "", 3, s1.LAN(), "-node", "s2")
+	s3 := agenttest.StartServer(t, "", 3, s1.LAN(), "-node", "s3")
+	servers := []*agenttest.Agent{s1, s2, s3}
+	output := func() string { return s1.Output() + s2.Output() + s3.Output() }
+
+	// One leader, three peers, the same on every server.
+	var leader string
+	agenttest.Eventually(t, 40*time.Second, func() error {
+		leader = ""
+		for _, s := range servers {
+			st := consulClient(t, s).Status()
+			peers, err := st.Peers()
+			if err != nil || len(peers) != 3 {
+				return fmt.Errorf("peers on %s: %v %v", s.HTTP, peers, err)
+			}
+			l, err := st.Leader()
+			if err != nil || l == "" || (leader != "" && l != leader) {
+				return fmt.Errorf("leader on %s: %q (others %q) %v", s.HTTP, l, leader, err)
+			}
+			leader = l
+		}
+		return nil
+	}, output)
+
+	// Writes on any server are read on every other.
+	var keys []string
+	for i, s := range servers {
+		for j := range 5 {
+			k := "k" + strconv.Itoa(i) + "-" + strconv.Itoa(j)
+			if _, err := consulClient(t, s).KV().Put(&api.KVPair{Key: k, Value: []byte(k)}, nil); err != nil {
+				t.Fatalf("put %s on %s: %v", k, s.HTTP, err)
+			}
+			keys = append(keys, k)
+		}
+	}
+	readAll := func(on []*agenttest.Agent) error {
+		for _, s := range on {
+			kv := consulClient(t, s).KV()
+			for _, k := range keys {
+				p, _, err := kv.Get(k, nil)
+				if err != nil || p == nil || string(p.Value) != k {
+					return fmt.Errorf("get %s on %s: %+v %v", k, s.HTTP, p, err)
+				}
+			}
+		}
+		return nil
+	}
+	agenttest.Eventually(t, 10*time.Second, func() error { return readAll(servers) }, output)
+
+	// A fourth server with the same -bootstrap-expect arrives after the
+	// bootstrap: it joins, and each shard's leader adds it.
+	s4 := agenttest.StartServer(t, "", 3, s1.LAN(), "-node", "s4")
+	servers = append(servers, s4)
+	output = func() string { return s1.Output() + s2.Output() + s3.Output() + s4.Output() }
+	agenttest.Eventually(t, 30*time.Second, func() error {
+		for _, s := range servers {
+			peers, err := consulClient(t, s).Status().Peers()
+			if err != nil || len(peers) != 4 {
+				return fmt.Errorf("peers on %s: %v %v", s.HTTP, peers, err)
+			}
+		}
+		return readAll([]*agenttest.Agent{s4}) // the KV shard has it too
+	}, output)
+
+	// SIGKILL the leader's server: the other two elect a new leader and
+	// keep every acknowledged write.
+	i := slices.IndexFunc(servers, func(s *agenttest.Agent) bool {
+		return leader == "127.0.0.1:"+strconv.Itoa(s.ServerPort)
+	})
+	if i < 0 {
+		t.Fatalf("leader %s is none of the servers", leader)
+	}
+	servers[i].Kill()
+	rest := slices.Delete(slices.Clone(servers), i, i+1)
+	agenttest.Eventually(t, 20*time.Second, func() error {
+		var got string
+		for _, s := range rest {
+			l, err := consulClient(t, s).Status().Leader()
+			if err != nil || l == "" || l == leader || (got != "" && l != got) {
+				return fmt.Errorf("leader on %s after the kill: %q (was %q, other %q) %v", s.HTTP, l, leader, got, err)
+			}
+			got = l
+		}
+		return nil
+	}, output)
+	agenttest.Eventually(t, 20*time.Second, func() error {
+		if _, err := consulClient(t, rest[0]).KV().Put(&api.KVPair{Key: "after", Value: []byte("after")}, nil); err != nil {
+			return err
+		}
+		keys = append(keys, "after")
+		return nil
+	}, output)
+	agenttest.Eventually(t, 20*time.Second, func() error { return readAll(rest) }, output)
+}
