@@ -107,7 +107,7 @@ func TestGossipDrivesSerfHealth(t *testing.T) {
 	if err := consulClient(t, leaver).Agent().Leave(); err != nil {
 		t.Fatal(err)
 	}
-	agenttest.Eventually(t, 15*time.Second, func() error {
+	agenttest.Eventually(t, 30*time.Second, func() error {
 		nodes, _, err := sc.Catalog().Nodes(nil)
 		if err != nil {
 			return err

@@ -48,6 +48,17 @@ func TestBootstrapExpectCluster(t *testing.T) {
 		return nil
 	}, output)
 
+	// The KV shard elects its own leader; each server's first forwarded
+	// write may be lost while Raft's connections come up (Dragonboat drops
+	// messages to a peer it could not reach a moment ago), so warm up with
+	// a write per server, retried as Consul's clients retry a 500.
+	for _, s := range servers {
+		agenttest.Eventually(t, 60*time.Second, func() error {
+			_, err := consulClient(t, s).KV().Put(&api.KVPair{Key: "warm-up", Value: []byte(s.HTTP)}, nil)
+			return err
+		}, output)
+	}
+
 	// Writes on any server are read on every other.
 	var keys []string
 	for i, s := range servers {

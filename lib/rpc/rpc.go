@@ -37,21 +37,22 @@ func Listen(addr string) (net.Listener, error) {
 }
 
 // Dial returns a client connection to addr (as in Listen). It does not
-// wait for the server: calls fail over to it once it is up.
-func Dial(addr string) (*grpc.ClientConn, error) {
+// wait for the server: calls fail over to it once it is up. opts are
+// added to Tribune's defaults.
+func Dial(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	target := addr
 	if !strings.HasPrefix(addr, UnixPrefix) {
 		target = "passthrough:///" + addr
 	}
-	return grpc.NewClient(target,
+	return grpc.NewClient(target, append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		// Values are up to 512 KiB by default: large windows keep a busy
 		// connection from stalling on flow control.
-		grpc.WithInitialWindowSize(4<<20),
-		grpc.WithInitialConnWindowSize(16<<20),
-	)
+		grpc.WithInitialWindowSize(4 << 20),
+		grpc.WithInitialConnWindowSize(16 << 20),
+	}, opts...)...)
 }
 
 // NewServer returns a gRPC server with Tribune's limits.

@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/tribune/tribune/lib/rpc"
 	"github.com/tribune/tribune/services/gateway/httpapi"
@@ -87,7 +90,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	var kvConn *grpc.ClientConn
 	if cfg.KVAddress != "" {
-		c, err := rpc.Dial(cfg.KVAddress)
+		c, err := rpc.Dial(cfg.KVAddress, serverUnreachable...)
 		if err != nil {
 			return fmt.Errorf("gateway: dial kv at %s: %w", cfg.KVAddress, err)
 		}
@@ -96,7 +99,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	var opts []router.Option
 	if cfg.RegistryAddress != "" {
-		regConn, err := rpc.Dial(cfg.RegistryAddress)
+		regConn, err := rpc.Dial(cfg.RegistryAddress, serverUnreachable...)
 		if err != nil {
 			return fmt.Errorf("gateway: dial registry at %s: %w", cfg.RegistryAddress, err)
 		}
@@ -175,4 +178,24 @@ func Run(ctx context.Context, cfg Config) error {
 	log.Info("gateway started", "http", cfg.HTTPAddress, "grpc", cfg.GRPCAddress,
 		"datacenter", cfg.Datacenter, "registry", cfg.RegistryAddress, "health", cfg.HealthAddress)
 	return g.Wait()
+}
+
+// serverUnreachable reports a local replica service that does not answer
+// (starting, or waiting for -bootstrap-expect servers) as Consul does:
+// 500 "No cluster leader", which clients retry, instead of a dial error.
+var serverUnreachable = []grpc.DialOption{
+	grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		return noLeader(invoker(ctx, method, req, reply, cc, opts...))
+	}),
+	grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		s, err := streamer(ctx, desc, cc, method, opts...)
+		return s, noLeader(err)
+	}),
+}
+
+func noLeader(err error) error {
+	if s, ok := status.FromError(err); ok && s.Code() == codes.Unavailable && strings.Contains(s.Message(), "connection error") {
+		return status.Error(codes.Unavailable, "No cluster leader")
+	}
+	return err
 }

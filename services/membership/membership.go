@@ -571,17 +571,21 @@ func (a *Agent) retryJoin(ctx context.Context, wan bool, addrs []string) {
 	if len(norm) == 0 {
 		return
 	}
+	// Agents started together often try before the others listen: retry
+	// soon at first, backing off to RetryInterval.
+	wait := min(time.Second, a.cfg.RetryInterval)
 	for {
 		n, err := p.Join(norm, true)
 		if n > 0 {
 			a.log.Info("retry-join: joined", "pool", pool, "agents", n)
 			return
 		}
-		a.log.Warn("retry-join: no agent answered; retrying", "pool", pool, "addresses", norm, "err", err, "in", a.cfg.RetryInterval)
+		a.log.Warn("retry-join: no agent answered; retrying", "pool", pool, "addresses", norm, "err", err, "in", wait)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(a.cfg.RetryInterval):
+		case <-time.After(wait):
+			wait = min(2*wait, a.cfg.RetryInterval)
 		}
 	}
 }

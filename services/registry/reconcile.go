@@ -108,7 +108,7 @@ func (r *reconciler) apply(ctx context.Context, ev *membershipv1.MemberEvent) er
 		return nil
 	}
 	switch {
-	case ev.Type == membershipv1.MemberEvent_TYPE_REAP,
+	case ev.Type == membershipv1.MemberEvent_TYPE_REAP, ev.Type == membershipv1.MemberEvent_TYPE_LEAVE,
 		m.Status == membershipv1.MemberStatus_MEMBER_STATUS_LEFT:
 		_, err := r.srv.Deregister(ctx, &registryv1.DeregisterRequest{Node: m.Name})
 		return err
