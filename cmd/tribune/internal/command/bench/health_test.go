@@ -290,8 +290,9 @@ func TestProcFS(t *testing.T) {
 	writeProc(t, root, 100, 50, "tribune", 1, 1, "/tmp/x/tribune", "service", "gateway", "-http-addr", "127.0.0.1:18500")
 	writeProc(t, root, 101, 50, "tribune", 250, 50, "/tmp/x/tribune", "service", "health", "-node", "vm")
 	writeProc(t, root, 102, 50, "tribune", 1, 1, "/tmp/x/tribune", "service", "registry")
-	writeProc(t, root, 200, 60, "tribune", 1, 1, "/usr/bin/tribune", "service", "gateway", "--http-addr=0.0.0.0:8500")
-	writeProc(t, root, 201, 60, "tribune", 1, 1, "/usr/bin/tribune", "service", "health")
+	writeProc(t, root, 200, 60, "tribune-dev", 1, 1, "/usr/bin/tribune-dev", "service", "gateway", "--http-addr=0.0.0.0:8500")
+	writeProc(t, root, 201, 60, "tribune-dev", 1, 1, "/usr/bin/tribune-dev", "service", "health")
+	writeProc(t, root, 202, 60, "service", 1, 1, "/usr/sbin/service", "health", "status")
 	writeProc(t, root, 300, 1, "sh", 1, 1, "/bin/sh", "-c", "tribune service health")
 	writeProc(t, root, 301, 50, "tribune", 1, 1, "/tmp/x/tribune", "agent", "-dev")
 	if err := os.MkdirAll(filepath.Join(root, "self"), 0o755); err != nil {

@@ -130,7 +130,9 @@ func listTribuneServices() ([]tribuneProc, error) {
 			continue // gone, or not ours to read
 		}
 		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if len(args) < 3 || filepath.Base(args[0]) != "tribune" || args[1] != "service" {
+		// The binary may be renamed (tribune-dev, tribune-1.2): its name
+		// only has to start with tribune.
+		if len(args) < 3 || !strings.HasPrefix(filepath.Base(args[0]), "tribune") || args[1] != "service" {
 			continue
 		}
 		stat, err := os.ReadFile(filepath.Join(procRoot, e.Name(), "stat"))
