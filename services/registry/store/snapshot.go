@@ -107,6 +107,7 @@ func ReadSnapshot(r io.Reader) (*Store, error) {
 			s.services[rec.Node] = map[string]*registryv1.Service{}
 		}
 		s.services[rec.Node][rec.Service.GetId()] = rec.Service
+		s.indexInstance(rec.Service.GetService(), instanceRef{rec.Node, rec.Service.GetId()})
 	}
 	for i := range hdr.Checks {
 		c := &registryv1.Check{}

@@ -60,6 +60,10 @@ type Store struct {
 	// even after the last instance of a service is gone.
 	indexes map[string]uint64
 	applied uint64
+	// byName indexes the instances of each service name (derived from
+	// services, not in snapshots), so that reading one service does not
+	// scan the catalog.
+	byName map[string]map[instanceRef]struct{}
 
 	touched []string                   // topics changed by the current write
 	events  []*registryv1.CatalogEvent // records changed by the current write
@@ -72,6 +76,24 @@ func New() *Store {
 		services: map[string]map[string]*registryv1.Service{},
 		checks:   map[string]map[string]*registryv1.Check{},
 		indexes:  map[string]uint64{},
+		byName:   map[string]map[instanceRef]struct{}{},
+	}
+}
+
+// instanceRef names a service instance: its node and ID.
+type instanceRef struct{ node, id string }
+
+func (s *Store) indexInstance(name string, ref instanceRef) {
+	if s.byName[name] == nil {
+		s.byName[name] = map[instanceRef]struct{}{}
+	}
+	s.byName[name][ref] = struct{}{}
+}
+
+func (s *Store) unindexInstance(name string, ref instanceRef) {
+	delete(s.byName[name], ref)
+	if len(s.byName[name]) == 0 {
+		delete(s.byName, name)
 	}
 }
 
@@ -84,9 +106,13 @@ func (s *Store) Clone() *Store {
 		checks:   make(map[string]map[string]*registryv1.Check, len(s.checks)),
 		indexes:  maps.Clone(s.indexes),
 		applied:  s.applied,
+		byName:   make(map[string]map[instanceRef]struct{}, len(s.byName)),
 	}
 	for n, m := range s.services {
 		c.services[n] = maps.Clone(m)
+	}
+	for n, m := range s.byName {
+		c.byName[n] = maps.Clone(m)
 	}
 	for n, m := range s.checks {
 		c.checks[n] = maps.Clone(m)
@@ -225,12 +251,14 @@ func (s *Store) putService(index uint64, node string, v *registryv1.Service) {
 		v.CreateIndex = old.CreateIndex
 		if old.Service != v.Service {
 			s.bump(index, TopicService(old.Service))
+			s.unindexInstance(old.Service, instanceRef{node, v.Id})
 		}
 	}
 	if s.services[node] == nil {
 		s.services[node] = map[string]*registryv1.Service{}
 	}
 	s.services[node][v.Id] = v
+	s.indexInstance(v.Service, instanceRef{node, v.Id})
 	s.emit(index, registryv1.CatalogEvent_TYPE_PUT, node, v)
 	s.bump(index, TopicServices, TopicService(v.Service), TopicNode(node))
 	// The instance's checks carry its name and tags.
@@ -337,6 +365,7 @@ func (s *Store) deleteService(index uint64, node, id string) {
 		}
 	}
 	delete(s.services[node], id)
+	s.unindexInstance(v.Service, instanceRef{node, id})
 	s.emit(index, registryv1.CatalogEvent_TYPE_DELETE, node, &registryv1.Service{Id: id, Service: v.Service})
 	// The service's topic is bumped even when this was its last instance
 	// (Consul's extinction index), so a blocking query on it wakes to [].
@@ -421,15 +450,10 @@ func hasTags(have, want []string) bool {
 // on nodes that match meta, ordered by node then ID, and the service's index.
 func (s *Store) ServiceInstances(name string, tags []string, meta NodeMetaFilter) ([]Instance, uint64) {
 	var out []Instance
-	for node, svcs := range s.services {
-		n := s.nodes[node]
-		if !meta.match(n) {
-			continue
-		}
-		for _, v := range svcs {
-			if v.Service == name && hasTags(v.Tags, tags) {
-				out = append(out, Instance{Node: n, Service: v})
-			}
+	for ref := range s.byName[name] {
+		n, v := s.nodes[ref.node], s.services[ref.node][ref.id]
+		if meta.match(n) && hasTags(v.Tags, tags) {
+			out = append(out, Instance{Node: n, Service: v})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -473,11 +497,15 @@ func (s *Store) NodeChecks(name string) ([]*registryv1.Check, uint64) {
 // nodes that match meta, and the service's index.
 func (s *Store) ServiceChecks(name string, meta NodeMetaFilter) ([]*registryv1.Check, uint64) {
 	var out []*registryv1.Check
-	for node, cs := range s.checks {
+	nodes := map[string]bool{}
+	for ref := range s.byName[name] {
+		nodes[ref.node] = true
+	}
+	for node := range nodes {
 		if !meta.match(s.nodes[node]) {
 			continue
 		}
-		for _, c := range cs {
+		for _, c := range s.checks[node] {
 			if c.ServiceName == name && c.ServiceId != "" {
 				out = append(out, c)
 			}

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"maps"
@@ -1013,5 +1014,49 @@ func TestClone(t *testing.T) {
 				t.Errorf("writing the original changed the clone:\n%s", d)
 			}
 		})
+	}
+}
+
+// TestServiceNameIndex checks the index of instances by service name
+// through a rename, a removal and a snapshot round trip.
+func TestServiceNameIndex(t *testing.T) {
+	s := store.New()
+	n1 := &registryv1.Node{Node: "n1", Address: "10.0.0.1"}
+	if err := s.Register(1, n1, &registryv1.Service{Id: "a", Service: "web"}, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Register(2, n1, &registryv1.Service{Id: "b", Service: "web"}, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	// Rename instance a to api.
+	if err := s.Register(3, n1, &registryv1.Service{Id: "a", Service: "api"}, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	count := func(st *store.Store, name string) int {
+		in, _ := st.ServiceInstances(name, nil, nil)
+		return len(in)
+	}
+	if count(s, "web") != 1 || count(s, "api") != 1 {
+		t.Fatalf("after the rename: web %d, api %d; want 1 and 1", count(s, "web"), count(s, "api"))
+	}
+	var buf bytes.Buffer
+	if err := s.WriteSnapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := store.ReadSnapshot(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if count(restored, "web") != 1 || count(restored, "api") != 1 {
+		t.Fatalf("after a snapshot round trip: web %d, api %d", count(restored, "web"), count(restored, "api"))
+	}
+	s.Deregister(4, "n1", "b", "")
+	if count(s, "web") != 0 {
+		t.Fatal("a removed instance is still listed")
+	}
+	c := s.Clone()
+	s.Deregister(5, "n1", "", "")
+	if count(c, "api") != 1 || count(s, "api") != 0 {
+		t.Fatalf("clone: api %d (want 1), original %d (want 0)", count(c, "api"), count(s, "api"))
 	}
 }
