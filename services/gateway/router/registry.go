@@ -111,6 +111,38 @@ func keep[P comparable, C any](m *consul.Matcher[C], in []P, shape func(P) C) ([
 	return out, nil
 }
 
+// filterable is a catalog read that takes a filter.
+type filterable interface {
+	GetFilter() string
+	GetOptions() *queryv1.QueryOptions
+}
+
+// filtered forwards a catalog read to the registry of its datacenter and
+// keeps, of the elements items points at, those that match the request's
+// filter on their Consul shape C. A bad filter fails before the call.
+func filtered[Req filterable, Resp any, P comparable, C any](ctx context.Context, g *Registry, req Req,
+	call func(registryv1.RegistryServiceClient, context.Context, Req, ...grpc.CallOption) (Resp, error),
+	items func(Resp) *[]P, shape func(P) C) (Resp, error) {
+	var none Resp
+	c, err := g.upstream(ctx, req.GetOptions().GetDatacenter())
+	if err != nil {
+		return none, err
+	}
+	m, err := matcher[C](req.GetFilter())
+	if err != nil {
+		return none, err
+	}
+	resp, err := call(c, ctx, req)
+	if err != nil {
+		return none, err
+	}
+	in := items(resp)
+	if *in, err = keep(m, *in, shape); err != nil {
+		return none, err
+	}
+	return resp, nil
+}
+
 // Register forwards a registration.
 func (g *Registry) Register(ctx context.Context, req *registryv1.RegisterRequest) (*registryv1.RegisterResponse, error) {
 	c, err := g.upstream(ctx, req.GetOptions().GetDatacenter())
@@ -145,22 +177,8 @@ func (g *Registry) ListDatacenters(ctx context.Context, _ *registryv1.ListDatace
 
 // ListNodes forwards a node listing and filters it (selectors of Node).
 func (g *Registry) ListNodes(ctx context.Context, req *registryv1.ListNodesRequest) (*registryv1.ListNodesResponse, error) {
-	c, err := g.upstream(ctx, req.GetOptions().GetDatacenter())
-	if err != nil {
-		return nil, err
-	}
-	m, err := matcher[*consul.Node](req.GetFilter())
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.ListNodes(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.Nodes, err = keep(m, resp.GetNodes(), consul.NodeFromProto); err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return filtered(ctx, g, req, registryv1.RegistryServiceClient.ListNodes,
+		func(r *registryv1.ListNodesResponse) *[]*registryv1.Node { return &r.Nodes }, consul.NodeFromProto)
 }
 
 // ListServices forwards a service listing. With a filter, Consul filters
@@ -221,84 +239,28 @@ func (g *Registry) ListServices(ctx context.Context, req *registryv1.ListService
 // ServiceNodes forwards an instance listing and filters it (selectors of
 // CatalogService).
 func (g *Registry) ServiceNodes(ctx context.Context, req *registryv1.ServiceNodesRequest) (*registryv1.ServiceNodesResponse, error) {
-	c, err := g.upstream(ctx, req.GetOptions().GetDatacenter())
-	if err != nil {
-		return nil, err
-	}
-	m, err := matcher[*consul.CatalogService](req.GetFilter())
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.ServiceNodes(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.Instances, err = keep(m, resp.GetInstances(), consul.CatalogServiceFromProto); err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return filtered(ctx, g, req, registryv1.RegistryServiceClient.ServiceNodes,
+		func(r *registryv1.ServiceNodesResponse) *[]*registryv1.ServiceInstance { return &r.Instances }, consul.CatalogServiceFromProto)
 }
 
 // NodeServices forwards a node read and filters its services (selectors
 // of AgentService), as Consul filters the Services map.
 func (g *Registry) NodeServices(ctx context.Context, req *registryv1.NodeServicesRequest) (*registryv1.NodeServicesResponse, error) {
-	c, err := g.upstream(ctx, req.GetOptions().GetDatacenter())
-	if err != nil {
-		return nil, err
-	}
-	m, err := matcher[*consul.AgentService](req.GetFilter())
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.NodeServices(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.Services, err = keep(m, resp.GetServices(), consul.ServiceFromProto); err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return filtered(ctx, g, req, registryv1.RegistryServiceClient.NodeServices,
+		func(r *registryv1.NodeServicesResponse) *[]*registryv1.Service { return &r.Services }, consul.ServiceFromProto)
 }
 
 // NodeChecks forwards a node's checks and filters them (selectors of
 // HealthCheck).
 func (g *Registry) NodeChecks(ctx context.Context, req *registryv1.NodeChecksRequest) (*registryv1.NodeChecksResponse, error) {
-	c, err := g.upstream(ctx, req.GetOptions().GetDatacenter())
-	if err != nil {
-		return nil, err
-	}
-	m, err := matcher[*consul.HealthCheck](req.GetFilter())
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.NodeChecks(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.Checks, err = keep(m, resp.GetChecks(), consul.CheckFromProto); err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return filtered(ctx, g, req, registryv1.RegistryServiceClient.NodeChecks,
+		func(r *registryv1.NodeChecksResponse) *[]*registryv1.Check { return &r.Checks }, consul.CheckFromProto)
 }
 
 // ServiceChecks forwards a service's checks and filters them.
 func (g *Registry) ServiceChecks(ctx context.Context, req *registryv1.ServiceChecksRequest) (*registryv1.ServiceChecksResponse, error) {
-	c, err := g.upstream(ctx, req.GetOptions().GetDatacenter())
-	if err != nil {
-		return nil, err
-	}
-	m, err := matcher[*consul.HealthCheck](req.GetFilter())
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.ServiceChecks(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.Checks, err = keep(m, resp.GetChecks(), consul.CheckFromProto); err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return filtered(ctx, g, req, registryv1.RegistryServiceClient.ServiceChecks,
+		func(r *registryv1.ServiceChecksResponse) *[]*registryv1.Check { return &r.Checks }, consul.CheckFromProto)
 }
 
 // ChecksInState forwards a listing of the checks in one state (any,
@@ -308,43 +270,15 @@ func (g *Registry) ChecksInState(ctx context.Context, req *registryv1.ChecksInSt
 		return nil, status.Errorf(codes.InvalidArgument,
 			"Invalid check state %q: must be any, passing, warning or critical", req.GetState())
 	}
-	c, err := g.upstream(ctx, req.GetOptions().GetDatacenter())
-	if err != nil {
-		return nil, err
-	}
-	m, err := matcher[*consul.HealthCheck](req.GetFilter())
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.ChecksInState(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.Checks, err = keep(m, resp.GetChecks(), consul.CheckFromProto); err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return filtered(ctx, g, req, registryv1.RegistryServiceClient.ChecksInState,
+		func(r *registryv1.ChecksInStateResponse) *[]*registryv1.Check { return &r.Checks }, consul.CheckFromProto)
 }
 
 // ServiceHealth forwards a service's health and filters the entries
 // (selectors of ServiceEntry: Service.Tags, Node.Meta.x, Checks.Status).
 func (g *Registry) ServiceHealth(ctx context.Context, req *registryv1.ServiceHealthRequest) (*registryv1.ServiceHealthResponse, error) {
-	c, err := g.upstream(ctx, req.GetOptions().GetDatacenter())
-	if err != nil {
-		return nil, err
-	}
-	m, err := matcher[*consul.ServiceEntry](req.GetFilter())
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.ServiceHealth(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.Entries, err = keep(m, resp.GetEntries(), consul.ServiceEntryFromProto); err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return filtered(ctx, g, req, registryv1.RegistryServiceClient.ServiceHealth,
+		func(r *registryv1.ServiceHealthResponse) *[]*registryv1.ServiceHealthEntry { return &r.Entries }, consul.ServiceEntryFromProto)
 }
 
 // Watch forwards a catalog watch stream.
