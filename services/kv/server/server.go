@@ -10,7 +10,6 @@ import (
 	"slices"
 	"sort"
 
-	sm "github.com/lni/dragonboat/v4/statemachine"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -26,22 +25,8 @@ import (
 	"github.com/tribune/tribune/services/kv/store"
 )
 
-// Raft is what the server needs of its shard replica (replica.Replica).
-// All methods are safe for concurrent use.
-type Raft interface {
-	// Propose commits cmd and returns the state machine's result.
-	Propose(ctx context.Context, cmd []byte) (sm.Result, error)
-	// Read runs a query linearizably (ReadIndex).
-	Read(ctx context.Context, query any) (any, error)
-	// StaleRead runs a query on the local replica as it is.
-	StaleRead(query any) (any, error)
-	// Leader returns the leader's replica ID, if one is known.
-	Leader() (uint64, bool)
-	// Members returns the voting members' Raft addresses by replica ID.
-	Members(ctx context.Context) (map[uint64]string, error)
-}
-
-var _ Raft = (*replica.Replica)(nil)
+// Raft is what the server needs of its shard replica.
+type Raft = replica.Raft
 
 // Config holds the server's limits.
 type Config struct {
@@ -96,15 +81,9 @@ var (
 	errMissingKey = status.Error(codes.InvalidArgument, "Missing key name")
 )
 
-// read runs q with the consistency asked for. Only the first read of a
-// blocking query pays for ReadIndex: it proves the local replica had caught
-// up with the leader when the query started, and the local state only moves
-// forward from there, so later reads of the same query are local.
+// read runs q with the consistency asked for (see replica.ReadFor).
 func (s *Server) read(ctx context.Context, mode queryv1.Consistency, first bool, q fsm.Query) (any, error) {
-	if mode == queryv1.Consistency_CONSISTENCY_STALE || !first {
-		return s.raft.StaleRead(q)
-	}
-	return s.raft.Read(ctx, q)
+	return replica.ReadFor(ctx, s.raft, mode == queryv1.Consistency_CONSISTENCY_STALE, first, q)
 }
 
 func (s *Server) meta(index uint64, mode queryv1.Consistency) *queryv1.QueryMeta {

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	sm "github.com/lni/dragonboat/v4/statemachine"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -27,17 +26,8 @@ import (
 	"github.com/tribune/tribune/services/registry/store"
 )
 
-// Raft is what the server needs of its shard replica (replica.Replica).
-// All methods are safe for concurrent use.
-type Raft interface {
-	Propose(ctx context.Context, cmd []byte) (sm.Result, error)
-	Read(ctx context.Context, query any) (any, error)
-	StaleRead(query any) (any, error)
-	Leader() (uint64, bool)
-	Members(ctx context.Context) (map[uint64]string, error)
-}
-
-var _ Raft = (*replica.Replica)(nil)
+// Raft is what the server needs of its shard replica.
+type Raft = replica.Raft
 
 // Config holds the server's settings.
 type Config struct {
@@ -227,15 +217,7 @@ func (s *Server) query(ctx context.Context, opts *queryv1.QueryOptions, topic st
 				changed = s.hub.Watch(topic)
 			}
 			query := fsm.Query(func(st *store.Store) any { return q(st) })
-			var v any
-			var err error
-			// Only the first read of a blocking query needs ReadIndex: the
-			// local state only moves forward from the point it proved.
-			if mode == queryv1.Consistency_CONSISTENCY_STALE || !first {
-				v, err = s.raft.StaleRead(query)
-			} else {
-				v, err = s.raft.Read(ctx, query)
-			}
+			v, err := replica.ReadFor(ctx, s.raft, mode == queryv1.Consistency_CONSISTENCY_STALE, first, query)
 			first = false
 			if err != nil {
 				return nil, 0, err
