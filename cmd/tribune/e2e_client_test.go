@@ -118,5 +118,5 @@ func TestGossipDrivesSerfHealth(t *testing.T) {
 			}
 		}
 		return nil
-	})
+	}, server.Output, leaver.Output)
 }

@@ -85,6 +85,20 @@ func (r *reconciler) follow(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	go func() { // and, now and then, reap what the events missed
+		t := time.NewTicker(reapEvery * r.every)
+		defer t.Stop()
+		for {
+			if err := r.reap(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("reaping nodes gossip no longer knows", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	for {
 		resp, err := stream.Recv()
 		if errors.Is(err, io.EOF) || ctx.Err() != nil {
@@ -99,6 +113,41 @@ func (r *reconciler) follow(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// reapEvery is how many leadership checks pass between two reaps.
+const reapEvery = 5
+
+// reap deregisters the nodes that have a serfHealth check but are no
+// longer members of the pool, or have left it, as Consul's leader does: a
+// member event can be missed (a leave racing the agent's own last sync
+// re-registers its node after the leave was applied). Nodes registered
+// through the catalog API have no serfHealth check and are left alone.
+func (r *reconciler) reap(ctx context.Context) error {
+	// Checks first: a member that joins after this read is not reaped.
+	checks, err := r.srv.ChecksInState(ctx, &registryv1.ChecksInStateRequest{State: "any"})
+	if err != nil {
+		return err
+	}
+	resp, err := r.members.ListMembers(ctx, &membershipv1.ListMembersRequest{})
+	if err != nil {
+		return err
+	}
+	present := map[string]bool{}
+	for _, m := range resp.Members {
+		if m.Status != membershipv1.MemberStatus_MEMBER_STATUS_LEFT {
+			present[m.Name] = true
+		}
+	}
+	for _, c := range checks.Checks {
+		if c.CheckId == SerfHealthID && !present[c.Node] {
+			if _, err := r.srv.Deregister(ctx, &registryv1.DeregisterRequest{Node: c.Node}); err != nil {
+				return err
+			}
+			r.log.Info("deregistered a node gossip no longer knows", "node", c.Node)
+		}
+	}
+	return nil
 }
 
 // apply writes one member's state into the catalog.
