@@ -118,14 +118,19 @@ func (r *reconciler) follow(ctx context.Context) error {
 // reapEvery is how many leadership checks pass between two reaps.
 const reapEvery = 5
 
-// reap deregisters the nodes that have a serfHealth check but are no
-// longer members of the pool, or have left it, as Consul's leader does: a
-// member event can be missed (a leave racing the agent's own last sync
-// re-registers its node after the leave was applied). Nodes registered
-// through the catalog API have no serfHealth check and are left alone.
+// reap deregisters, as Consul's leader does, the nodes that have a
+// serfHealth check but that gossip no longer knows, and every node whose
+// member has left the pool. A member event can be missed: a leave racing
+// the agent's own last sync re-registers its node, without serfHealth,
+// after the leave was applied. Nodes registered through the catalog API
+// have no serfHealth check and no member, and are left alone.
 func (r *reconciler) reap(ctx context.Context) error {
-	// Checks first: a member that joins after this read is not reaped.
+	// The catalog first: a member that joins after this read is not reaped.
 	checks, err := r.srv.ChecksInState(ctx, &registryv1.ChecksInStateRequest{State: "any"})
+	if err != nil {
+		return err
+	}
+	nodes, err := r.srv.ListNodes(ctx, &registryv1.ListNodesRequest{})
 	if err != nil {
 		return err
 	}
@@ -133,19 +138,30 @@ func (r *reconciler) reap(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	present := map[string]bool{}
+	known, left := map[string]bool{}, map[string]bool{}
 	for _, m := range resp.Members {
-		if m.Status != membershipv1.MemberStatus_MEMBER_STATUS_LEFT {
-			present[m.Name] = true
+		if m.Tags["dc"] != r.datacenter {
+			continue
+		}
+		known[m.Name] = true
+		left[m.Name] = m.Status == membershipv1.MemberStatus_MEMBER_STATUS_LEFT
+	}
+	doomed := map[string]bool{}
+	for _, c := range checks.Checks {
+		if c.CheckId == SerfHealthID && (!known[c.Node] || left[c.Node]) {
+			doomed[c.Node] = true
 		}
 	}
-	for _, c := range checks.Checks {
-		if c.CheckId == SerfHealthID && !present[c.Node] {
-			if _, err := r.srv.Deregister(ctx, &registryv1.DeregisterRequest{Node: c.Node}); err != nil {
-				return err
-			}
-			r.log.Info("deregistered a node gossip no longer knows", "node", c.Node)
+	for _, n := range nodes.Nodes {
+		if left[n.Node] {
+			doomed[n.Node] = true
 		}
+	}
+	for node := range doomed {
+		if _, err := r.srv.Deregister(ctx, &registryv1.DeregisterRequest{Node: node}); err != nil {
+			return err
+		}
+		r.log.Info("deregistered a node that has left gossip", "node", node)
 	}
 	return nil
 }
