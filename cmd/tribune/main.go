@@ -22,6 +22,7 @@ import (
 	"github.com/tribune/tribune/cmd/tribune/internal/command/leave"
 	"github.com/tribune/tribune/cmd/tribune/internal/command/maint"
 	"github.com/tribune/tribune/cmd/tribune/internal/command/members"
+	"github.com/tribune/tribune/cmd/tribune/internal/command/operator"
 	"github.com/tribune/tribune/cmd/tribune/internal/command/reload"
 	"github.com/tribune/tribune/cmd/tribune/internal/command/service"
 	"github.com/tribune/tribune/cmd/tribune/internal/command/services"
@@ -38,6 +39,7 @@ func commands() map[string]command.Factory {
 		"maint":    maint.New,
 		"reload":   reload.New,
 		"members":  members.New,
+		"operator": operator.New,
 		"join":     join.New,
 		"leave":    leave.New,
 		"keygen":   keygen.New,

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -27,25 +28,28 @@ const (
 // Server is a server agent seen in the LAN gossip pool, with the Raft
 // address of one shard's replica on it.
 type Server struct {
-	Name        string
-	NodeID      string
-	Datacenter  string
-	Alive       bool
+	Name       string
+	NodeID     string
+	Datacenter string
+	// Alive: gossip sees it alive. Left: it has left the pool (gracefully,
+	// or by force-leave); neither: it has failed (or is leaving).
+	Alive, Left bool
 	Expect      int
 	RaftAddress string
 }
 
-// ServerFromMember reads a gossip member: its name, address, liveness and
-// tags. portTag names the tag holding the shard's Raft port ("port" for
-// the registry shard, "kv_port" for the KV shard). ok is false for a
-// client agent or a server without that tag.
-func ServerFromMember(name, addr string, alive bool, tags map[string]string, portTag string) (Server, bool) {
+// ServerFromMember reads a gossip member: its name, address, liveness
+// (alive, or left the pool; neither is failed) and tags. portTag names the
+// tag holding the shard's Raft port ("port" for the registry shard,
+// "kv_port" for the KV shard). ok is false for a client agent or a server
+// without that tag.
+func ServerFromMember(name, addr string, alive, left bool, tags map[string]string, portTag string) (Server, bool) {
 	if tags[tagRole] != roleServer || tags[portTag] == "" || tags[tagID] == "" {
 		return Server{}, false
 	}
 	expect, _ := strconv.Atoi(tags[tagExpect])
-	return Server{Name: name, NodeID: tags[tagID], Datacenter: tags[tagDatacenter], Alive: alive, Expect: expect,
-		RaftAddress: net.JoinHostPort(addr, tags[portTag])}, true
+	return Server{Name: name, NodeID: tags[tagID], Datacenter: tags[tagDatacenter], Alive: alive, Left: left,
+		Expect: expect, RaftAddress: net.JoinHostPort(addr, tags[portTag])}, true
 }
 
 // ListServers returns the servers of the LAN gossip pool.
@@ -136,28 +140,74 @@ func waitBootstrap(ctx context.Context, list ListServers, dc string, expect int,
 // AddReplica adds a voting replica at addr to the shard. Only the leader
 // can; elsewhere it fails.
 func (r *Replica) AddReplica(ctx context.Context, replicaID uint64, addr string) error {
+	nh, err := r.host()
+	if err != nil {
+		return err
+	}
 	ctx, cancel := r.withDeadline(ctx)
 	defer cancel()
-	m, err := r.nh.SyncGetShardMembership(ctx, r.cfg.ShardID)
+	m, err := nh.SyncGetShardMembership(ctx, r.cfg.ShardID)
 	if err != nil {
 		return r.wrap(err)
 	}
 	if _, ok := m.Nodes[replicaID]; ok {
 		return nil
 	}
-	if err := r.nh.SyncRequestAddReplica(ctx, r.cfg.ShardID, replicaID, addr, m.ConfigChangeID); err != nil {
+	if err := nh.SyncRequestAddReplica(ctx, r.cfg.ShardID, replicaID, addr, m.ConfigChangeID); err != nil {
 		return r.wrap(err)
 	}
 	return nil
 }
 
-// FollowServers adds to the shard, while this replica leads it, every
-// alive server of dc with the same -bootstrap-expect that is not a member
-// yet: a server that arrived after the bootstrap and started with Join.
-// It polls every so often until ctx ends. Servers are never removed here.
+// RemoveReplica removes a replica from the shard: a voter or a non-voter.
+// It fails with ErrNotMember when the replica is neither, and with
+// ErrLastVoter rather than leave the shard without a voter. Dragonboat
+// forwards the change to the leader; the removed replica can never come
+// back under the same ID.
+func (r *Replica) RemoveReplica(ctx context.Context, replicaID uint64) error {
+	nh, err := r.host()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := r.withDeadline(ctx)
+	defer cancel()
+	m, err := nh.SyncGetShardMembership(ctx, r.cfg.ShardID)
+	if err != nil {
+		return r.wrap(err)
+	}
+	_, voter := m.Nodes[replicaID]
+	_, nonVoter := m.NonVotings[replicaID]
+	switch {
+	case !voter && !nonVoter:
+		return fmt.Errorf("replica %d of shard %d: %w", replicaID, r.cfg.ShardID, ErrNotMember)
+	case voter && len(m.Nodes) <= 1:
+		return fmt.Errorf("replica %d of shard %d: %w", replicaID, r.cfg.ShardID, ErrLastVoter)
+	}
+	if err := nh.SyncRequestDeleteReplica(ctx, r.cfg.ShardID, replicaID, m.ConfigChangeID); err != nil {
+		return r.wrap(err)
+	}
+	return nil
+}
+
+// FollowServers keeps the shard's membership in step with the gossip pool
+// while this replica leads the shard, polling list every so often until
+// ctx ends, as Consul's leader does with its Raft peers:
+//
+//   - an alive server of dc with the same -bootstrap-expect that is not a
+//     member yet is added: a server that arrived after the bootstrap and
+//     started with Join;
+//   - a member whose server has left the pool (`tribune leave`, a graceful
+//     stop, or force-leave of a failed server) is removed, and so is one
+//     that gossip reaped after this leader saw it failed or left. A failed
+//     server is never removed for being failed: it may come back.
+//
+// The leader never removes itself (once it has left and stopped, the next
+// leader removes it) nor the last voter. A replica removed once cannot be
+// added back under its ID: such a server is reported, not retried.
 func (r *Replica) FollowServers(ctx context.Context, list ListServers, dc string, expect int, every time.Duration, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	f := &follower{r: r, dc: dc, expect: expect, log: log, departing: map[uint64]bool{}, reported: map[uint64]bool{}}
 	for {
 		select {
 		case <-ctx.Done():
@@ -165,27 +215,119 @@ func (r *Replica) FollowServers(ctx context.Context, list ListServers, dc string
 		case <-t.C:
 		}
 		if id, ok := r.Leader(); !ok || id != r.cfg.ReplicaID {
+			clear(f.departing) // what a former leader saw may be stale
 			continue
 		}
 		servers, err := list(ctx)
 		if err != nil {
 			continue
 		}
-		members, err := r.Members(ctx)
+		c, err := r.Configuration(ctx, false)
 		if err != nil {
 			continue
 		}
-		slices.SortFunc(servers, func(a, b Server) int { return strings.Compare(a.Name, b.Name) })
-		for _, s := range servers {
-			id := nodeid.ReplicaID(s.NodeID)
-			if _, ok := members[id]; ok || !s.Alive || s.Datacenter != dc || s.Expect != expect {
-				continue
+		f.step(ctx, servers, c)
+	}
+}
+
+// follower is FollowServers' state between two polls.
+type follower struct {
+	r      *Replica
+	dc     string
+	expect int
+	log    *slog.Logger
+	// departing holds the members seen failed or left while this replica
+	// led: one that then disappears from gossip was reaped.
+	departing map[uint64]bool
+	// reported holds the removed servers already reported as unable to
+	// rejoin.
+	reported map[uint64]bool
+}
+
+// changes says what one poll would do: the servers to add and the members
+// to remove, each with a reason.
+type changes struct {
+	Add    []Server
+	Remove map[uint64]string
+}
+
+// step applies one poll's changes.
+func (f *follower) step(ctx context.Context, servers []Server, c Configuration) {
+	ch := f.plan(servers, c)
+	shard := f.r.cfg.ShardID
+	for _, s := range ch.Add {
+		id := nodeid.ReplicaID(s.NodeID)
+		if err := f.r.AddReplica(ctx, id, s.RaftAddress); err != nil {
+			f.log.Warn("adding a server to the shard", "shard", shard, "server", s.Name, "raft", s.RaftAddress, "err", err)
+			continue
+		}
+		f.log.Info("added a server to the shard", "shard", shard, "server", s.Name, "replica", id, "raft", s.RaftAddress)
+	}
+	ids := make([]uint64, 0, len(ch.Remove))
+	for id := range ch.Remove {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		err := f.r.RemoveReplica(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotMember):
+		case err != nil:
+			f.log.Warn("removing a server from the shard", "shard", shard, "replica", id, "why", ch.Remove[id], "err", err)
+			continue
+		default:
+			f.log.Info("removed a server from the shard", "shard", shard, "replica", id,
+				"raft", c.Voters[id]+c.NonVoters[id], "why", ch.Remove[id])
+		}
+		delete(f.departing, id)
+	}
+}
+
+// plan decides one poll's changes from the servers gossip lists and the
+// shard's configuration, and notes the departing members.
+func (f *follower) plan(servers []Server, c Configuration) changes {
+	ch := changes{Remove: map[uint64]string{}}
+	slices.SortFunc(servers, func(a, b Server) int { return strings.Compare(a.Name, b.Name) })
+	known := map[uint64]bool{}
+	for _, s := range servers {
+		if s.Datacenter != f.dc {
+			continue
+		}
+		id := nodeid.ReplicaID(s.NodeID)
+		known[id] = true
+		_, voter := c.Voters[id]
+		_, nonVoter := c.NonVoters[id]
+		member := voter || nonVoter
+		switch {
+		case s.Left && member:
+			f.departing[id] = true
+			if id != f.r.cfg.ReplicaID {
+				ch.Remove[id] = "left the gossip pool"
 			}
-			if err := r.AddReplica(ctx, id, s.RaftAddress); err != nil {
-				log.Warn("adding a server to the shard", "shard", r.cfg.ShardID, "server", s.Name, "raft", s.RaftAddress, "err", err)
-				continue
+		case !s.Alive && member:
+			f.departing[id] = true // failed: kept, but watched for its reap
+		case s.Alive && member:
+			delete(f.departing, id)
+		case s.Alive && c.Removed[id]:
+			if !f.reported[id] {
+				f.reported[id] = true
+				f.log.Warn("a server removed from the shard is back; Raft does not take a removed replica back: "+
+					"start it with an empty data directory (a new node ID) to rejoin",
+					"shard", f.r.cfg.ShardID, "server", s.Name, "replica", id)
 			}
-			log.Info("added a server to the shard", "shard", r.cfg.ShardID, "server", s.Name, "replica", id, "raft", s.RaftAddress)
+		case s.Alive && s.Expect == f.expect:
+			ch.Add = append(ch.Add, s)
 		}
 	}
+	for id := range f.departing {
+		_, voter := c.Voters[id]
+		_, nonVoter := c.NonVoters[id]
+		switch {
+		case !voter && !nonVoter:
+			delete(f.departing, id)
+		case !known[id] && id != f.r.cfg.ReplicaID:
+			ch.Remove[id] = "reaped from the gossip pool"
+		}
+	}
+	return ch
 }

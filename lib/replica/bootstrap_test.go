@@ -1,6 +1,9 @@
 package replica
 
 import (
+	"errors"
+	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -32,4 +35,114 @@ func TestPlan(t *testing.T) {
 	if _, _, wait := Plan([]Server{a, b, dead, other}, "dc1", 3, "a", "a:1"); wait == "" {
 		t.Fatal("a dead server and one of another datacenter counted")
 	}
+}
+
+// TestFollowerPlan checks which servers the shard's leader adds and
+// removes: a left server is removed, a failed one never, a reaped one only
+// after the leader saw it failed or left, never itself, and a removed one
+// is not added back.
+func TestFollowerPlan(t *testing.T) {
+	id := nodeid.ReplicaID
+	srv := func(name, state string) Server {
+		return Server{Name: name, NodeID: name, Datacenter: "dc1", Alive: state == "alive", Left: state == "left",
+			Expect: 3, RaftAddress: name + ":1"}
+	}
+	config := func(names ...string) Configuration {
+		c := Configuration{Voters: map[uint64]string{}, Removed: map[uint64]bool{id("gone"): true}}
+		for _, n := range names {
+			c.Voters[id(n)] = n + ":1"
+		}
+		return c
+	}
+	tests := []struct {
+		name string
+		// polls are the gossip pools of successive polls; the last one's
+		// changes are checked.
+		polls      [][]Server
+		config     Configuration
+		wantAdd    []string
+		wantRemove []string
+	}{
+		{"all alive", [][]Server{{srv("self", "alive"), srv("b", "alive"), srv("c", "alive")}},
+			config("self", "b", "c"), nil, nil},
+		{"a new server is added", [][]Server{{srv("self", "alive"), srv("b", "alive"), srv("d", "alive")}},
+			config("self", "b"), []string{"d"}, nil},
+		{"a left server is removed", [][]Server{{srv("self", "alive"), srv("b", "left"), srv("c", "alive")}},
+			config("self", "b", "c"), nil, []string{"b"}},
+		{"a failed server is kept", [][]Server{{srv("self", "alive"), srv("b", "failed"), srv("c", "alive")}},
+			config("self", "b", "c"), nil, nil},
+		{"a reaped failed server is removed", [][]Server{
+			{srv("self", "alive"), srv("b", "failed"), srv("c", "alive")},
+			{srv("self", "alive"), srv("c", "alive")}},
+			config("self", "b", "c"), nil, []string{"b"}},
+		{"an unknown member never seen failed is kept", [][]Server{{srv("self", "alive"), srv("c", "alive")}},
+			config("self", "b", "c"), nil, nil},
+		{"a failed server back alive is no longer watched", [][]Server{
+			{srv("self", "alive"), srv("b", "failed")},
+			{srv("self", "alive"), srv("b", "alive")},
+			{srv("self", "alive")}},
+			config("self", "b"), nil, nil},
+		{"the leader never removes itself", [][]Server{{srv("self", "left"), srv("b", "alive")}},
+			config("self", "b"), nil, nil},
+		{"a removed server is not added back", [][]Server{{srv("self", "alive"), srv("gone", "alive")}},
+			config("self"), nil, nil},
+		{"another datacenter is ignored", [][]Server{{srv("self", "alive"), func() Server {
+			s := srv("b", "left")
+			s.Datacenter = "dc2"
+			return s
+		}()}}, config("self", "b"), nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &follower{r: pending(Config{ShardID: 1, ReplicaID: id("self")}), dc: "dc1", expect: 3,
+				log: slog.New(slog.DiscardHandler), departing: map[uint64]bool{}, reported: map[uint64]bool{}}
+			var ch changes
+			for _, servers := range tt.polls {
+				ch = f.plan(servers, tt.config)
+			}
+			var add, remove []string
+			for _, s := range ch.Add {
+				add = append(add, s.Name)
+			}
+			for _, n := range []string{"self", "b", "c", "d", "gone"} {
+				if _, ok := ch.Remove[id(n)]; ok {
+					remove = append(remove, n)
+				}
+			}
+			if !slices.Equal(add, tt.wantAdd) || !slices.Equal(remove, tt.wantRemove) {
+				t.Fatalf("add %v remove %v, want %v %v", add, remove, tt.wantAdd, tt.wantRemove)
+			}
+		})
+	}
+}
+
+// TestPendingReplica checks what a replica waiting for its bootstrap
+// answers: no leader, no members, ErrNoLeader for the rest.
+func TestPendingReplica(t *testing.T) {
+	r := pending(DefaultConfig())
+	if _, ok := r.Leader(); ok {
+		t.Fatal("a pending replica has a leader")
+	}
+	if m, err := r.Members(t.Context()); err != nil || len(m) != 0 {
+		t.Fatalf("members: %v %v", m, err)
+	}
+	if c, err := r.Configuration(t.Context(), true); err != nil || len(c.Voters) != 0 {
+		t.Fatalf("stale configuration: %+v %v", c, err)
+	}
+	if _, err := r.Configuration(t.Context(), false); !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("configuration: %v", err)
+	}
+	if _, err := r.Propose(t.Context(), nil); !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("propose: %v", err)
+	}
+	if _, err := r.StaleRead(nil); !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("stale read: %v", err)
+	}
+	select {
+	case <-r.Started():
+		t.Fatal("started")
+	default:
+	}
+	r.Close()
+	r.Close()
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lni/dragonboat/v4"
@@ -103,10 +104,14 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Replica is a running shard replica.
+// Replica is a shard replica. One made by Start runs; one made by
+// pending waits for its bootstrap (RunService serves it meanwhile) and
+// answers as a shard without a leader until start.
 type Replica struct {
-	cfg       Config
-	nh        *dragonboat.NodeHost
+	cfg Config
+	// nh is nil until the replica has started.
+	nh        atomic.Pointer[dragonboat.NodeHost]
+	started   chan struct{}
 	closeOnce sync.Once
 }
 
@@ -114,15 +119,48 @@ type Replica struct {
 // state machine that create returns. A replica with Raft data restarts from
 // it; otherwise it bootstraps with cfg.InitialMembers or joins.
 func Start(cfg Config, create sm.CreateConcurrentStateMachineFunc) (*Replica, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	r := pending(cfg)
+	if err := r.start(cfg.InitialMembers, cfg.Join, create); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// pending returns a replica that has not started: it has no leader, no
+// members, and refuses proposals and reads with ErrNoLeader.
+func pending(cfg Config) *Replica {
+	return &Replica{cfg: cfg, started: make(chan struct{})}
+}
+
+// errPending is what a replica that has not started answers.
+var errPending = fmt.Errorf("%w: the shard waits for its bootstrap", ErrNoLeader)
+
+// host returns the running NodeHost, or errPending.
+func (r *Replica) host() (*dragonboat.NodeHost, error) {
+	if nh := r.nh.Load(); nh != nil {
+		return nh, nil
+	}
+	return nil, errPending
+}
+
+// Started is closed once the replica runs.
+func (r *Replica) Started() <-chan struct{} { return r.started }
+
+// start opens the NodeHost and starts the pending replica, bootstrapping
+// with initial or joining when it has no Raft data (the bootstrap decides
+// them; the rest of the configuration is the pending replica's).
+func (r *Replica) start(initial map[uint64]string, join bool, create sm.CreateConcurrentStateMachineFunc) error {
+	cfg := r.cfg
+	cfg.InitialMembers, cfg.Join = initial, join
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	installLogger(cfg.Logger)
 	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
-		return nil, fmt.Errorf("replica: %w", err)
+		return fmt.Errorf("replica: %w", err)
 	}
 	nhc := config.NodeHostConfig{
 		NodeHostDir:    cfg.Dir,
@@ -133,7 +171,7 @@ func Start(cfg Config, create sm.CreateConcurrentStateMachineFunc) (*Replica, er
 	nhc.Expert.LogDB = config.GetTinyMemLogDBConfig()
 	nh, err := dragonboat.NewNodeHost(nhc)
 	if err != nil {
-		return nil, fmt.Errorf("replica: open NodeHost in %s: %w", cfg.Dir, err)
+		return fmt.Errorf("replica: open NodeHost in %s: %w", cfg.Dir, err)
 	}
 	rc := config.Config{
 		ShardID:            cfg.ShardID,
@@ -152,15 +190,22 @@ func Start(cfg Config, create sm.CreateConcurrentStateMachineFunc) (*Replica, er
 	}
 	if err := nh.StartConcurrentReplica(members, cfg.Join, create, rc); err != nil {
 		nh.Close()
-		return nil, fmt.Errorf("replica: start shard %d replica %d: %w", cfg.ShardID, cfg.ReplicaID, err)
+		return fmt.Errorf("replica: start shard %d replica %d: %w", cfg.ShardID, cfg.ReplicaID, err)
 	}
-	return &Replica{cfg: cfg, nh: nh}, nil
+	r.nh.Store(nh)
+	close(r.started)
+	return nil
 }
 
 // Close stops the replica and its NodeHost. Calling it twice is harmless;
-// calls after it fail with ErrUnavailable.
+// calls after it fail with ErrUnavailable. It must not run concurrently
+// with the start of a pending replica.
 func (r *Replica) Close() {
-	r.closeOnce.Do(r.nh.Close)
+	r.closeOnce.Do(func() {
+		if nh := r.nh.Load(); nh != nil {
+			nh.Close()
+		}
+	})
 }
 
 // ShardID returns the replica's shard.
@@ -219,10 +264,14 @@ func notApplied(err error) bool {
 // dropped for want of a leader is retried for up to HoldTimeout; one that
 // timed out is not, since it may still commit.
 func (r *Replica) Propose(ctx context.Context, cmd []byte) (sm.Result, error) {
+	nh, err := r.host()
+	if err != nil {
+		return sm.Result{}, err
+	}
 	var res sm.Result
-	err := r.hold(ctx, func(ctx context.Context) error {
+	err = r.hold(ctx, func(ctx context.Context) error {
 		var err error
-		res, err = r.nh.SyncPropose(ctx, r.nh.GetNoOPSession(r.cfg.ShardID), cmd)
+		res, err = nh.SyncPropose(ctx, nh.GetNoOPSession(r.cfg.ShardID), cmd)
 		return err
 	}, notApplied)
 	if err != nil {
@@ -231,18 +280,28 @@ func (r *Replica) Propose(ctx context.Context, cmd []byte) (sm.Result, error) {
 	return res, nil
 }
 
+// retryRead says which errors of a linearizable read may be retried: the
+// transient ones, while ctx lasts.
+func retryRead(ctx context.Context) func(error) bool {
+	return func(err error) bool {
+		return dragonboat.IsTempError(err) && !errors.Is(err, dragonboat.ErrClosed) && ctx.Err() == nil
+	}
+}
+
 // Read runs query against the state machine after a ReadIndex round: a
 // linearizable read. Reads change nothing, so any transient failure is
 // retried for up to HoldTimeout.
 func (r *Replica) Read(ctx context.Context, query any) (any, error) {
+	nh, err := r.host()
+	if err != nil {
+		return nil, err
+	}
 	var v any
-	err := r.hold(ctx, func(ctx context.Context) error {
+	err = r.hold(ctx, func(ctx context.Context) error {
 		var err error
-		v, err = r.nh.SyncRead(ctx, r.cfg.ShardID, query)
+		v, err = nh.SyncRead(ctx, r.cfg.ShardID, query)
 		return err
-	}, func(err error) bool {
-		return dragonboat.IsTempError(err) && !errors.Is(err, dragonboat.ErrClosed) && ctx.Err() == nil
-	})
+	}, retryRead(ctx))
 	if err != nil {
 		return nil, r.wrap(err)
 	}
@@ -251,7 +310,11 @@ func (r *Replica) Read(ctx context.Context, query any) (any, error) {
 
 // StaleRead runs query against the local state machine as it is.
 func (r *Replica) StaleRead(query any) (any, error) {
-	v, err := r.nh.StaleRead(r.cfg.ShardID, query)
+	nh, err := r.host()
+	if err != nil {
+		return nil, err
+	}
+	v, err := nh.StaleRead(r.cfg.ShardID, query)
 	if err != nil {
 		return nil, r.wrap(err)
 	}
@@ -260,7 +323,11 @@ func (r *Replica) StaleRead(query any) (any, error) {
 
 // Leader returns the leader's replica ID and whether one is known.
 func (r *Replica) Leader() (uint64, bool) {
-	id, _, ok, err := r.nh.GetLeaderID(r.cfg.ShardID)
+	nh, err := r.host()
+	if err != nil {
+		return 0, false
+	}
+	id, _, ok, err := nh.GetLeaderID(r.cfg.ShardID)
 	if err != nil || !ok {
 		return 0, false
 	}
@@ -268,14 +335,76 @@ func (r *Replica) Leader() (uint64, bool) {
 }
 
 // Members returns the shard's voting members: replica ID to Raft address.
+// A replica waiting for its bootstrap knows none.
 func (r *Replica) Members(ctx context.Context) (map[uint64]string, error) {
-	ctx, cancel := r.withDeadline(ctx)
-	defer cancel()
-	m, err := r.nh.SyncGetShardMembership(ctx, r.cfg.ShardID)
-	if err != nil {
-		return nil, r.wrap(err)
+	if _, err := r.host(); err != nil {
+		return map[uint64]string{}, nil
 	}
-	return m.Nodes, nil
+	c, err := r.Configuration(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	return c.Voters, nil
+}
+
+// Configuration is a shard's Raft membership.
+type Configuration struct {
+	// Index is the Raft index of the latest membership change.
+	Index uint64
+	// Leader is the leader's replica ID, 0 when none is known.
+	Leader uint64
+	// Voters and NonVoters map replica IDs to Raft addresses.
+	Voters, NonVoters map[uint64]string
+	// Removed holds the replicas removed from the shard, which Dragonboat
+	// never lets back in under the same ID.
+	Removed map[uint64]bool
+}
+
+// Configuration returns the shard's membership. Without stale it is read
+// through the leader (a ReadIndex round, retried for up to HoldTimeout
+// while there is none); with stale it is the local replica's view, which
+// may lag, and is empty while the replica waits for its bootstrap.
+func (r *Replica) Configuration(ctx context.Context, stale bool) (Configuration, error) {
+	nh, err := r.host()
+	if err != nil {
+		if stale {
+			return Configuration{Voters: map[uint64]string{}}, nil
+		}
+		return Configuration{}, err
+	}
+	leader, _ := r.Leader()
+	if stale {
+		info := nh.GetNodeHostInfo(dragonboat.NodeHostInfoOption{SkipLogInfo: true})
+		if info == nil {
+			return Configuration{}, fmt.Errorf("%w: %w", ErrUnavailable, dragonboat.ErrClosed)
+		}
+		for _, si := range info.ShardInfoList {
+			if si.ShardID == r.cfg.ShardID {
+				voters := make(map[uint64]string, len(si.Replicas))
+				for id, addr := range si.Replicas {
+					voters[id] = addr
+				}
+				return Configuration{Index: si.ConfigChangeIndex, Leader: leader, Voters: voters}, nil
+			}
+		}
+		return Configuration{Voters: map[uint64]string{}, Leader: leader}, nil
+	}
+	var m *dragonboat.Membership
+	err = r.hold(ctx, func(ctx context.Context) error {
+		var err error
+		m, err = nh.SyncGetShardMembership(ctx, r.cfg.ShardID)
+		return err
+	}, retryRead(ctx))
+	if err != nil {
+		return Configuration{}, r.wrap(err)
+	}
+	leader, _ = r.Leader()
+	c := Configuration{Index: m.ConfigChangeID, Leader: leader, Voters: m.Nodes, NonVoters: m.NonVotings,
+		Removed: make(map[uint64]bool, len(m.Removed))}
+	for id := range m.Removed {
+		c.Removed[id] = true
+	}
+	return c, nil
 }
 
 // Sentinel errors of a replica; test with errors.Is.
@@ -286,6 +415,10 @@ var (
 	ErrBusy = errors.New("replica busy, try again later")
 	// ErrUnavailable: the replica cannot serve now (closed, not ready, timed out).
 	ErrUnavailable = errors.New("replica unavailable")
+	// ErrNotMember: the replica named is not a member of the shard.
+	ErrNotMember = errors.New("not a member of the shard")
+	// ErrLastVoter: removing the replica would leave the shard no voter.
+	ErrLastVoter = errors.New("cannot remove the last voter of the shard")
 )
 
 // wrap turns a Dragonboat error into one of the sentinels above, keeping

@@ -80,10 +80,16 @@ func (c ServiceConfig) Validate() error {
 	return nil
 }
 
-// RunService starts the replica of cfg.Replica.ShardID in DataDir/name with
-// the state machine newFSM returns, lets attach register the gRPC services
-// that serve it, and serves them until ctx ends; then it stops the gRPC
-// server and the replica, in that order.
+// RunService serves the replica of cfg.Replica.ShardID in DataDir/name,
+// with the state machine newFSM returns and the gRPC services attach
+// registers, until ctx ends; then it stops the gRPC server and the
+// replica, in that order.
+//
+// The gRPC services are served from the start: while a replica without
+// Raft data waits for -bootstrap-expect servers, it answers as a shard
+// without a leader (no leader, no peers, ErrNoLeader for proposals and
+// reads), as a Consul server does before its bootstrap. attach may wait
+// for r.Started() before work that needs the shard.
 func RunService(ctx context.Context, name string, cfg ServiceConfig,
 	newFSM func() sm.IConcurrentStateMachine, attach func(*Replica, grpc.ServiceRegistrar) error) error {
 	if err := cfg.Validate(); err != nil {
@@ -98,38 +104,16 @@ func RunService(ctx context.Context, name string, cfg ServiceConfig,
 	rc.Dir = filepath.Join(cfg.DataDir, name)
 	rc.RaftAddress = cfg.RaftAddress
 	rc.Logger = log
+	rc.InitialMembers, rc.Join = nil, false
+	if err := rc.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
 	poll := cfg.BootstrapPoll
 	if poll <= 0 {
 		poll = 250 * time.Millisecond
 	}
-	expect := cfg.BootstrapExpect > 1
-	switch {
-	case HasRaftData(rc.Dir):
-		// A restart: Dragonboat ignores InitialMembers and Join.
-	case cfg.Bootstrap:
-		rc.InitialMembers = map[uint64]string{rc.ReplicaID: cfg.RaftAddress}
-	case expect:
-		initial, join, err := waitBootstrap(ctx, cfg.Servers, cfg.Datacenter, cfg.BootstrapExpect,
-			cfg.NodeID, cfg.RaftAddress, poll, log)
-		if err != nil {
-			return err
-		}
-		rc.InitialMembers, rc.Join = initial, join
-		if join {
-			log.Info(name+": more servers than -bootstrap-expect: joining the existing cluster; its leader adds this server",
-				"expect", cfg.BootstrapExpect)
-		} else {
-			log.Info(name+": bootstrapping the shard", "expect", cfg.BootstrapExpect, "members", initial)
-		}
-	}
-	r, err := Start(rc, func(uint64, uint64) sm.IConcurrentStateMachine { return newFSM() })
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	if expect {
-		go r.FollowServers(ctx, cfg.Servers, cfg.Datacenter, cfg.BootstrapExpect, poll, log)
-	}
+	r := pending(rc)
+	defer r.Close() // after the gRPC server has stopped: deferred first
 	g := rpc.NewServer()
 	if err := attach(r, g); err != nil {
 		return err
@@ -138,7 +122,50 @@ func RunService(ctx context.Context, name string, cfg ServiceConfig,
 	if err != nil {
 		return fmt.Errorf("%s: listen on %s: %w", name, cfg.ListenAddress, err)
 	}
+	serveCtx, stopServing := context.WithCancel(ctx)
+	defer stopServing()
+	served := make(chan error, 1)
+	go func() { served <- rpc.Serve(serveCtx, g, l, cfg.ShutdownGrace) }()
+
+	if err := startReplica(ctx, name, cfg, r, poll, newFSM, log); err != nil {
+		stopServing()
+		<-served
+		return err
+	}
+	if cfg.BootstrapExpect > 1 {
+		go r.FollowServers(serveCtx, cfg.Servers, cfg.Datacenter, cfg.BootstrapExpect, poll, log)
+	}
 	log.Info(name+" service started", "grpc", cfg.ListenAddress, "raft", cfg.RaftAddress,
 		"shard", rc.ShardID, "replica", rc.ReplicaID)
-	return rpc.Serve(ctx, g, l, cfg.ShutdownGrace)
+	return <-served
+}
+
+// startReplica starts the pending replica r: from its Raft data if it has
+// some, else alone (Bootstrap), else as -bootstrap-expect decides, once
+// enough servers are in the gossip pool.
+func startReplica(ctx context.Context, name string, cfg ServiceConfig, r *Replica, poll time.Duration,
+	newFSM func() sm.IConcurrentStateMachine, log *slog.Logger) error {
+	var initial map[uint64]string
+	join := false
+	switch {
+	case HasRaftData(r.cfg.Dir):
+		// A restart: Dragonboat ignores InitialMembers and Join.
+		log.Info(name+": Raft data found, restarting the replica from it", "dir", r.cfg.Dir)
+	case cfg.Bootstrap:
+		initial = map[uint64]string{r.cfg.ReplicaID: cfg.RaftAddress}
+	case cfg.BootstrapExpect > 1:
+		var err error
+		initial, join, err = waitBootstrap(ctx, cfg.Servers, cfg.Datacenter, cfg.BootstrapExpect,
+			cfg.NodeID, cfg.RaftAddress, poll, log)
+		if err != nil {
+			return err
+		}
+		if join {
+			log.Info(name+": more servers than -bootstrap-expect: joining the existing cluster; its leader adds this server",
+				"expect", cfg.BootstrapExpect)
+		} else {
+			log.Info(name+": bootstrapping the shard", "expect", cfg.BootstrapExpect, "members", initial)
+		}
+	}
+	return r.start(initial, join, func(uint64, uint64) sm.IConcurrentStateMachine { return newFSM() })
 }

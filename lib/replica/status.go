@@ -21,6 +21,10 @@ func Status(err error) error {
 	switch {
 	case errors.Is(err, ErrNoLeader):
 		return status.Error(codes.Unavailable, ErrNoLeader.Error())
+	case errors.Is(err, ErrNotMember):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, ErrLastVoter):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, ErrBusy), errors.Is(err, ErrUnavailable):
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, context.Canceled):

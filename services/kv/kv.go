@@ -50,13 +50,17 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	cfg.Replica.ShardID = ShardID
-	if cfg.MembershipAddress != "" && cfg.BootstrapExpect > 1 {
+	var gossip replica.ListServers
+	if cfg.MembershipAddress != "" {
 		conn, err := rpc.Dial(cfg.MembershipAddress)
 		if err != nil {
 			return fmt.Errorf("kv: dial membership at %s: %w", cfg.MembershipAddress, err)
 		}
 		defer conn.Close()
-		cfg.Servers = Servers(membershipv1.NewMembershipServiceClient(conn), KVPortTag)
+		gossip = Servers(membershipv1.NewMembershipServiceClient(conn), KVPortTag)
+		if cfg.BootstrapExpect > 1 {
+			cfg.Servers = gossip
+		}
 	}
 	hub := blocking.NewHub()
 	return replica.RunService(ctx, "kv", cfg.ServiceConfig,
@@ -67,6 +71,7 @@ func Run(ctx context.Context, cfg Config) error {
 				return err
 			}
 			srv.AddTo(g)
+			replica.NewStatusServer(r, cfg.NodeID, gossip).AddTo(g)
 			return nil
 		})
 }
@@ -74,18 +79,5 @@ func Run(ctx context.Context, cfg Config) error {
 // Servers lists the LAN pool's servers through the membership service, with
 // the Raft addresses their portTag tag names.
 func Servers(c membershipv1.MembershipServiceClient, portTag string) replica.ListServers {
-	return func(ctx context.Context) ([]replica.Server, error) {
-		resp, err := c.ListMembers(ctx, &membershipv1.ListMembersRequest{})
-		if err != nil {
-			return nil, err
-		}
-		var out []replica.Server
-		for _, m := range resp.Members {
-			alive := m.Status == membershipv1.MemberStatus_MEMBER_STATUS_ALIVE
-			if s, ok := replica.ServerFromMember(m.Name, m.Addr, alive, m.Tags, portTag); ok {
-				out = append(out, s)
-			}
-		}
-		return out, nil
-	}
+	return replica.GossipServers(c, portTag)
 }

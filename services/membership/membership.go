@@ -9,6 +9,7 @@
 package membership
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -91,6 +92,12 @@ type Config struct {
 	// RejoinAfterLeave makes an agent that left gracefully rejoin from its
 	// snapshot when it starts again (Consul's -rejoin).
 	RejoinAfterLeave bool
+	// LeaveOnTerminate makes Run leave the pools gracefully when its
+	// context ends (the agent got SIGTERM or SIGINT), as Consul's clients
+	// do; without it the agent just stops, and the others see it fail, as
+	// Consul's servers do (leave_on_terminate and skip_leave_on_interrupt).
+	// A server that left is removed from the Raft shards.
+	LeaveOnTerminate bool
 
 	LAN PoolConfig
 	WAN PoolConfig
@@ -121,6 +128,12 @@ type Config struct {
 	RetryJoinWAN  []string
 	RetryInterval time.Duration
 
+	// FloodInterval is how often a server checks that every alive server
+	// of its datacenter in the LAN pool is in the WAN pool too, and joins
+	// those that are not (Consul's flood joins). It also checks at once
+	// when a server joins the LAN pool or changes its tags.
+	FloodInterval time.Duration
+
 	// WatchBuffer is how many member events a WatchMembers stream may fall
 	// behind before it is ended.
 	WatchBuffer int
@@ -149,6 +162,7 @@ func DefaultConfig() Config {
 		LeavePropagateDelay: time.Second,
 		LeaveTimeout:        20 * time.Second,
 		RetryInterval:       30 * time.Second,
+		FloodInterval:       30 * time.Second,
 		WatchBuffer:         1024,
 		ShutdownGrace:       5 * time.Second,
 		Logger:              slog.Default(),
@@ -200,6 +214,9 @@ func (c Config) validateGossip() error {
 		}
 		if c.BootstrapExpect < 0 {
 			return errors.New("membership: BootstrapExpect must not be negative")
+		}
+		if c.FloodInterval <= 0 {
+			return fmt.Errorf("membership: FloodInterval must be positive, got %v", c.FloodInterval)
 		}
 	} else if len(c.RetryJoinWAN) > 0 {
 		return fmt.Errorf("membership: RetryJoinWAN: %v", server.ErrNotServer)
@@ -263,8 +280,9 @@ func (c Config) broadcastTimeout() time.Duration {
 	return max(min(bt, 5*time.Second), 10*time.Millisecond)
 }
 
-// tags returns the member tags of the agent, as Consul's.
-func (c Config) tags() map[string]string {
+// tags returns the member tags of the agent, as Consul's; wanPort is the
+// WAN pool's advertised port on a server.
+func (c Config) tags(wanPort int) map[string]string {
 	t := make(map[string]string, len(c.Tags)+10)
 	for k, v := range c.Tags {
 		t[k] = v
@@ -291,6 +309,12 @@ func (c Config) tags() map[string]string {
 		if c.Bootstrap {
 			t[tags.Bootstrap] = "1"
 		}
+		if wanPort > 0 { // 0: the WAN pool's own tags, before it bound a port
+			t[tags.WANJoinPort] = strconv.Itoa(wanPort)
+		}
+		if c.WAN.AdvertiseAddr != "" && c.WAN.AdvertiseAddr != c.LAN.AdvertiseAddr {
+			t[tags.WANJoinAddr] = c.WAN.AdvertiseAddr
+		}
 	}
 	return t
 }
@@ -304,6 +328,9 @@ type Agent struct {
 	wanPort  int
 	lanHub   *hub
 	wanHub   *hub
+	// flood is signalled when a server of the datacenter joins the LAN
+	// pool or changes: the flood loop then checks the WAN pool at once.
+	flood chan struct{}
 
 	stop     chan struct{} // closed by Shutdown: ends the event pumps
 	wg       sync.WaitGroup
@@ -330,7 +357,7 @@ func Start(cfg Config) (*Agent, error) {
 	a := &Agent{
 		cfg: cfg, log: cfg.logger(),
 		lanHub: newHub(cfg.WatchBuffer), wanHub: newHub(cfg.WatchBuffer),
-		stop: make(chan struct{}), left: make(chan struct{}),
+		stop: make(chan struct{}), left: make(chan struct{}), flood: make(chan struct{}, 1),
 	}
 	var key []byte
 	if cfg.EncryptKey != "" {
@@ -343,19 +370,26 @@ func Start(cfg Config) (*Agent, error) {
 			return nil, fmt.Errorf("membership: snapshot directory: %w", err)
 		}
 	}
+	// The WAN pool first, so that the LAN tags carry the port it bound.
 	var err error
-	a.lan, a.lanPort, err = a.create("lan", cfg.NodeName, cfg.LAN, memberlist.DefaultLANConfig, key, snapDir, "local.snapshot", a.lanHub)
+	if cfg.Server {
+		name := cfg.NodeName + "." + cfg.Datacenter
+		a.wan, a.wanPort, err = a.create("wan", name, cfg.WAN, memberlist.DefaultWANConfig, key, snapDir, "remote.snapshot", a.wanHub, nil)
+		if err != nil {
+			a.Shutdown()
+			return nil, err
+		}
+	}
+	a.lan, a.lanPort, err = a.create("lan", cfg.NodeName, cfg.LAN, memberlist.DefaultLANConfig, key, snapDir, "local.snapshot", a.lanHub, a.noticeLANServer)
 	if err != nil {
 		a.Shutdown()
 		return nil, err
 	}
 	if cfg.Server {
-		name := cfg.NodeName + "." + cfg.Datacenter
-		a.wan, a.wanPort, err = a.create("wan", name, cfg.WAN, memberlist.DefaultWANConfig, key, snapDir, "remote.snapshot", a.wanHub)
-		if err != nil {
-			a.Shutdown()
-			return nil, err
-		}
+		a.mu.Lock()
+		a.wg.Add(1)
+		a.mu.Unlock()
+		go a.floodLoop()
 	}
 	a.log.Info("gossip started", "node", cfg.NodeName, "dc", cfg.Datacenter, "server", cfg.Server,
 		"lan", a.lan.LocalMember().Addr.String()+":"+strconv.Itoa(int(a.lan.LocalMember().Port)),
@@ -363,10 +397,10 @@ func Start(cfg Config) (*Agent, error) {
 	return a, nil
 }
 
-// create starts one serf pool and the pump of its member events to h; it
-// returns the pool and the port it bound.
+// create starts one serf pool and the pump of its member events to h (and
+// to notice, when not nil); it returns the pool and the port it bound.
 func (a *Agent) create(pool, name string, pc PoolConfig, defaults func() *memberlist.Config,
-	key []byte, snapDir, snapFile string, h *hub) (*serf.Serf, int, error) {
+	key []byte, snapDir, snapFile string, h *hub, notice func(serf.MemberEvent)) (*serf.Serf, int, error) {
 	var ml *memberlist.Config
 	if pc.Gossip != nil {
 		c := *pc.Gossip
@@ -391,7 +425,8 @@ func (a *Agent) create(pool, name string, pc PoolConfig, defaults func() *member
 	events := make(chan serf.Event, 1024)
 	sc := serf.DefaultConfig()
 	sc.NodeName = name
-	sc.Tags = a.cfg.tags()
+	wanPort := cmp.Or(a.cfg.WAN.AdvertisePort, a.wanPort, a.cfg.WAN.BindPort)
+	sc.Tags = a.cfg.tags(wanPort)
 	sc.EventCh = events
 	sc.MemberlistConfig = ml
 	sc.Logger, sc.LogOutput = std, nil
@@ -412,14 +447,15 @@ func (a *Agent) create(pool, name string, pc PoolConfig, defaults func() *member
 	a.mu.Lock()
 	a.wg.Add(1)
 	a.mu.Unlock()
-	go a.pump(events, h)
+	go a.pump(events, h, notice)
 	// memberlist wrote the port it bound (for BindPort 0) into ml.
 	return s, ml.BindPort, nil
 }
 
-// pump hands the pool's member events to h until Shutdown. It never
-// blocks serf for long: the hub drops subscribers that fall behind.
-func (a *Agent) pump(events <-chan serf.Event, h *hub) {
+// pump hands the pool's member events to h, and to notice when not nil,
+// until Shutdown. It never blocks serf for long: the hub drops
+// subscribers that fall behind, and notice must not block.
+func (a *Agent) pump(events <-chan serf.Event, h *hub, notice func(serf.MemberEvent)) {
 	defer a.wg.Done()
 	for {
 		select {
@@ -428,6 +464,9 @@ func (a *Agent) pump(events <-chan serf.Event, h *hub) {
 		case ev := <-events:
 			if me, ok := ev.(serf.MemberEvent); ok {
 				h.publish(me)
+				if notice != nil {
+					notice(me)
+				}
 			}
 		}
 	}
@@ -592,8 +631,9 @@ func (a *Agent) retryJoin(ctx context.Context, wan bool, addrs []string) {
 
 // Run starts the pools, joins RetryJoin and RetryJoinWAN, and serves
 // MembershipService on ListenAddress until ctx ends or a Leave call is
-// done. When ctx ends it leaves gracefully first (bounded by LeaveTimeout);
-// then it shuts the pools down and stops the gRPC server.
+// done. When ctx ends it leaves gracefully first if LeaveOnTerminate is
+// set (bounded by LeaveTimeout); then it shuts the pools down and stops the
+// gRPC server.
 func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -632,6 +672,10 @@ func Run(ctx context.Context, cfg Config) error {
 			return
 		case <-a.Left():
 		case <-ctx.Done():
+			if !cfg.LeaveOnTerminate {
+				log.Info("stopping without leaving the pools")
+				break
+			}
 			lctx, cancel := context.WithTimeout(context.Background(), cfg.LeaveTimeout)
 			if err := a.Leave(lctx); err != nil {
 				log.Warn("graceful leave failed; shutting down", "err", err)

@@ -430,6 +430,7 @@ func TestConfigValidate(t *testing.T) {
 		{"bad port", func(c *membership.Config) { c.WAN.BindPort = 70000 }, "WAN.BindPort"},
 		{"bad server port", func(c *membership.Config) { c.ServerPort = 0 }, "ServerPort"},
 		{"no reconnect timeout", func(c *membership.Config) { c.ReconnectTimeout = 0 }, "ReconnectTimeout"},
+		{"no flood interval", func(c *membership.Config) { c.FloodInterval = 0 }, "FloodInterval"},
 		{"no listen address", func(c *membership.Config) { c.ListenAddress = "" }, "ListenAddress"},
 		{"wan join on a client", func(c *membership.Config) { c.Server = false; c.RetryJoinWAN = []string{"x"} }, "server"},
 	} {
@@ -589,5 +590,127 @@ func TestLeaveOverGRPC(t *testing.T) {
 		t.Error("the API still answers after Leave")
 	} else if !errors.Is(err, context.Canceled) && status.Code(err) != codes.Unavailable {
 		t.Logf("after leave: %v", err)
+	}
+}
+
+// TestFloodJoin: servers of a datacenter that find each other in the LAN
+// pool join each other's WAN pool by themselves (Consul's flood joins), so
+// that one WAN join between a server of dc1 and one of dc2 puts every
+// server of both in the WAN pool. Clients stay out of it.
+func TestFloodJoin(t *testing.T) {
+	ctx := t.Context()
+	newAgent := func(name, dc string, isServer bool) (*membership.Agent, *server.Server) {
+		cfg := testConfig(t, name, dc, isServer)
+		cfg.FloodInterval = time.Hour // the LAN events alone must do it
+		a := start(t, cfg)
+		return a, newServer(t, a)
+	}
+	a1, sa1 := newAgent("a1", "dc1", true)
+	a2, sa2 := newAgent("a2", "dc1", true)
+	_, sa3 := newAgent("a3", "dc1", true)
+	_, sac := newAgent("ac", "dc1", false)
+	b1, sb1 := newAgent("b1", "dc2", true)
+	b2, sb2 := newAgent("b2", "dc2", true)
+	all := []*server.Server{sa1, sa2, sa3, sb1, sb2}
+
+	// Servers carry their WAN port in their LAN tags.
+	resp, err := sa1.ListMembers(ctx, &membershipv1.ListMembersRequest{})
+	if err != nil || len(resp.Members) != 1 || resp.Members[0].Tags[tags.WANJoinPort] != strconv.Itoa(a1.DefaultPort(true)) {
+		t.Fatalf("a1's LAN tags: %v %v, want %s=%d", resp, err, tags.WANJoinPort, a1.DefaultPort(true))
+	}
+
+	join(t, sa2, false, addr(a1, false))
+	join(t, sa3, false, addr(a2, false))
+	join(t, sac, false, addr(a1, false))
+	join(t, sb2, false, addr(b1, false))
+	// Only LAN joins so far: each datacenter's servers already share a WAN
+	// pool.
+	for _, s := range []*server.Server{sa1, sa2, sa3} {
+		for _, n := range []string{"a1.dc1", "a2.dc1", "a3.dc1"} {
+			eventually(t, 10*time.Second, wantStatus(ctx, s, true, n, membershipv1.MemberStatus_MEMBER_STATUS_ALIVE))
+		}
+	}
+
+	// One WAN join between a3 and b2.
+	join(t, sa3, true, addr(b2, true))
+	took := eventually(t, 15*time.Second, func() error {
+		for _, s := range all {
+			resp, err := s.ListMembers(ctx, &membershipv1.ListMembersRequest{Wan: true})
+			if err != nil {
+				return err
+			}
+			var alive []string
+			for _, m := range resp.Members {
+				if m.Status == membershipv1.MemberStatus_MEMBER_STATUS_ALIVE {
+					alive = append(alive, m.Name)
+				}
+			}
+			if got := strings.Join(alive, ","); got != "a1.dc1,a2.dc1,a3.dc1,b1.dc2,b2.dc2" {
+				return fmt.Errorf("alive WAN members: %s", got)
+			}
+		}
+		return nil
+	})
+	t.Logf("every server of both datacenters in the WAN pool %v after one WAN join", took)
+	if st := statusOf(ctx, sa1, true, "ac.dc1"); st != membershipv1.MemberStatus_MEMBER_STATUS_NONE_UNSPECIFIED {
+		t.Errorf("the client is in the WAN pool: %v", st)
+	}
+}
+
+func TestWANJoinAddrTag(t *testing.T) {
+	for _, tc := range []struct {
+		name, lanAdv, wanAdv string
+		want                 string // "" for no tag
+	}{
+		{"same address", "", "", ""},
+		{"advertise-wan equal to advertise", "127.0.0.1", "127.0.0.1", ""},
+		{"advertise-wan of its own", "127.0.0.1", "127.0.0.9", "127.0.0.9"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t, "a", "dc1", true)
+			cfg.LAN.AdvertiseAddr, cfg.WAN.AdvertiseAddr = tc.lanAdv, tc.wanAdv
+			a := start(t, cfg)
+			got, ok := a.LAN().LocalMember().Tags[tags.WANJoinAddr]
+			if tc.want == "" && ok || got != tc.want {
+				t.Fatalf("%s tag: %q (present %v), want %q", tags.WANJoinAddr, got, ok, tc.want)
+			}
+			if a.LAN().LocalMember().Tags[tags.WANJoinPort] != strconv.Itoa(a.DefaultPort(true)) {
+				t.Fatalf("tags %v, want %s=%d", a.LAN().LocalMember().Tags, tags.WANJoinPort, a.DefaultPort(true))
+			}
+		})
+	}
+}
+
+// The coordinates of real pools: after a few probes each agent knows every
+// member's coordinate, its own included, and names itself.
+func TestListCoordinatesOfRealPools(t *testing.T) {
+	ctx := t.Context()
+	a := start(t, testConfig(t, "a", "dc1", true))
+	b := start(t, testConfig(t, "b", "dc1", false))
+	c := start(t, testConfig(t, "c", "dc1", false))
+	sa := newServer(t, a)
+	join(t, sa, false, addr(b, false), addr(c, false))
+	for _, s := range []*server.Server{sa, newServer(t, b), newServer(t, c)} {
+		eventually(t, 10*time.Second, func() error {
+			resp, err := s.ListCoordinates(ctx, &membershipv1.ListCoordinatesRequest{})
+			if err != nil {
+				return err
+			}
+			var names []string
+			for _, nc := range resp.Coordinates {
+				if len(nc.Coord.GetVec()) != 8 {
+					return fmt.Errorf("%s's coordinate: %v", nc.Node, nc.Coord)
+				}
+				names = append(names, nc.Node)
+			}
+			if strings.Join(names, ",") != "a,b,c" || resp.LocalNode == "" {
+				return fmt.Errorf("coordinates of %v from %q", names, resp.LocalNode)
+			}
+			return nil
+		})
+	}
+	wan, err := sa.ListCoordinates(ctx, &membershipv1.ListCoordinatesRequest{Wan: true})
+	if err != nil || len(wan.Coordinates) != 1 || wan.LocalNode != "a.dc1" {
+		t.Fatalf("a's WAN coordinates: %v %v", wan, err)
 	}
 }

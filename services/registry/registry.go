@@ -77,6 +77,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	cfg.Datacenter = cfg.Server.Datacenter
 	var members membershipv1.MembershipServiceClient
+	var gossip replica.ListServers
 	if cfg.MembershipAddress != "" {
 		conn, err := rpc.Dial(cfg.MembershipAddress)
 		if err != nil {
@@ -84,8 +85,9 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		defer conn.Close()
 		members = membershipv1.NewMembershipServiceClient(conn)
+		gossip = replica.GossipServers(members, "port")
 		if cfg.BootstrapExpect > 1 {
-			cfg.Servers = servers(members)
+			cfg.Servers = gossip
 		}
 	}
 	hub := blocking.NewHub()
@@ -97,15 +99,25 @@ func Run(ctx context.Context, cfg Config) error {
 				return err
 			}
 			srv.AddTo(g)
-			go registerSelf(ctx, log, srv, cfg)
-			if members != nil {
-				rec := &reconciler{
-					datacenter: cfg.Server.Datacenter,
-					members:    members,
-					srv:        srv, raft: r, log: log, every: cfg.ReconcileInterval,
+			replica.NewStatusServer(r, cfg.NodeID, gossip).AddTo(g)
+			go func() {
+				// Until the shard has started (-bootstrap-expect waits
+				// for servers) there is nothing to register or lead.
+				select {
+				case <-r.Started():
+				case <-ctx.Done():
+					return
 				}
-				go rec.run(ctx)
-			}
+				go registerSelf(ctx, log, srv, cfg)
+				if members != nil {
+					rec := &reconciler{
+						datacenter: cfg.Server.Datacenter,
+						members:    members,
+						srv:        srv, raft: r, log: log, every: cfg.ReconcileInterval,
+					}
+					rec.run(ctx)
+				}
+			}()
 			return nil
 		})
 }
@@ -137,24 +149,5 @@ func registerSelf(ctx context.Context, log *slog.Logger, srv *server.Server, cfg
 			return
 		case <-time.After(pause):
 		}
-	}
-}
-
-// servers lists the LAN pool's servers through the membership service, with
-// their registry shard Raft addresses (the "port" tag).
-func servers(c membershipv1.MembershipServiceClient) replica.ListServers {
-	return func(ctx context.Context) ([]replica.Server, error) {
-		resp, err := c.ListMembers(ctx, &membershipv1.ListMembersRequest{})
-		if err != nil {
-			return nil, err
-		}
-		var out []replica.Server
-		for _, m := range resp.Members {
-			alive := m.Status == membershipv1.MemberStatus_MEMBER_STATUS_ALIVE
-			if s, ok := replica.ServerFromMember(m.Name, m.Addr, alive, m.Tags, "port"); ok {
-				out = append(out, s)
-			}
-		}
-		return out, nil
 	}
 }

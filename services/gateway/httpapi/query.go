@@ -15,7 +15,6 @@ import (
 	kvv1 "github.com/tribune/tribune/sdk/go/tribune/kv/v1"
 	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
-	statusv1 "github.com/tribune/tribune/sdk/go/tribune/status/v1"
 )
 
 // queryParser reads Consul's query parameters into the gRPC requests:
@@ -77,11 +76,10 @@ func (queryParser) Parse(msg proto.Message, v url.Values, filter *utilities.Doub
 		}
 		m.Cas = cas
 		m.Options = &queryv1.WriteOptions{Datacenter: v.Get("dc")}
-	case *statusv1.LeaderRequest:
-		m.Datacenter = v.Get("dc")
-	case *statusv1.PeersRequest:
-		m.Datacenter = v.Get("dc")
 	default:
+		if ok, err := parseOperator(msg, v); ok {
+			return err
+		}
 		if ok, err := parseRegistry(msg, v); ok {
 			return err
 		}
@@ -98,9 +96,8 @@ func (queryParser) Parse(msg proto.Message, v url.Values, filter *utilities.Doub
 
 // parseRegistry reads the parameters of the catalog and health reads:
 // the common ones, tag (repeatable: instances with every tag), node-meta
-// (repeatable key:value), filter and passing. ?near is accepted and
-// ignored: without network coordinates there is no distance to sort by,
-// and Consul leaves the order as it is for nodes without coordinates. It
+// (repeatable key:value), filter and passing. ?near is not part of the
+// gRPC requests: registryHTTP sorts the answers by it (near.go). It
 // reports whether msg is one of those requests.
 func parseRegistry(msg proto.Message, v url.Values) (bool, error) {
 	switch msg.(type) {

@@ -12,7 +12,6 @@ import (
 	kvv1 "github.com/tribune/tribune/sdk/go/tribune/kv/v1"
 	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
-	statusv1 "github.com/tribune/tribune/sdk/go/tribune/status/v1"
 )
 
 // kvPair is a KV entry as Consul's API writes it (api.KVPair).
@@ -108,13 +107,9 @@ func rewriteResponse(ctx context.Context, cfg Config, m proto.Message) (any, err
 		return r.Ok, nil
 	case *kvv1.DeleteResponse:
 		return r.Ok, nil
-	case *statusv1.LeaderResponse:
-		return r.Address, nil
-	case *statusv1.PeersResponse:
-		if r.Addresses == nil {
-			return []string{}, nil
-		}
-		return r.Addresses, nil
+	}
+	if body, ok := operatorView(m); ok {
+		return body, nil
 	}
 	if body, ok := registryView(m); ok {
 		return body, nil

@@ -104,3 +104,12 @@ func (m *Members) WatchMembers(req *membershipv1.WatchMembersRequest, stream mem
 		}
 	}
 }
+
+// ListCoordinates forwards a coordinate listing.
+func (m *Members) ListCoordinates(ctx context.Context, req *membershipv1.ListCoordinatesRequest) (*membershipv1.ListCoordinatesResponse, error) {
+	c, err := m.upstream()
+	if err != nil {
+		return nil, err
+	}
+	return c.ListCoordinates(ctx, req)
+}

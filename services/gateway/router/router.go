@@ -19,6 +19,8 @@ import (
 	membershipv1 "github.com/tribune/tribune/sdk/go/tribune/membership/v1"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
 	statusv1 "github.com/tribune/tribune/sdk/go/tribune/status/v1"
+
+	"github.com/tribune/tribune/lib/replica"
 )
 
 // ErrNoPathToDatacenter is Consul's answer for a datacenter it cannot reach.
@@ -33,10 +35,12 @@ type Router struct {
 	datacenter string
 	kv         kvv1.KVServiceClient
 	status     statusv1.StatusServiceClient
-	registry   *Registry
-	agent      *Agent
-	members    *Members
-	remotes    *remotes
+	// kvStatus is the kv service's status: the KV shard's Raft.
+	kvStatus statusv1.StatusServiceClient
+	registry *Registry
+	agent    *Agent
+	members  *Members
+	remotes  *remotes
 }
 
 // Option configures a Router.
@@ -109,6 +113,7 @@ func New(datacenter string, kvConn grpc.ClientConnInterface, opts ...Option) (*R
 		datacenter: datacenter,
 		kv:         kvClient(kvConn),
 		status:     statusClient(statusConn),
+		kvStatus:   statusClient(kvConn),
 		registry:   reg,
 		agent:      agent,
 		members:    members,
@@ -172,12 +177,23 @@ func (r *Router) kvFor(ctx context.Context, dc string) (kvv1.KVServiceClient, er
 
 // statusFor returns the status service of datacenter dc.
 func (r *Router) statusFor(ctx context.Context, dc string) (statusv1.StatusServiceClient, error) {
+	return r.shardStatusFor(ctx, dc, statusv1.Shard_SHARD_UNSPECIFIED)
+}
+
+// shardStatusFor returns the status service of shard in datacenter dc: the
+// local service that holds it, or another server's gateway (a client
+// agent's, or another datacenter's), which picks the shard itself.
+func (r *Router) shardStatusFor(ctx context.Context, dc string, shard statusv1.Shard) (statusv1.StatusServiceClient, error) {
 	conn, err := r.remotes.conn(ctx, dc)
 	if err != nil {
 		return nil, err
 	}
-	if conn == nil && r.status != nil {
-		return r.status, nil
+	local := r.status
+	if shard == statusv1.Shard_SHARD_KV {
+		local = r.kvStatus
+	}
+	if conn == nil && local != nil {
+		return local, nil
 	}
 	if conn == nil {
 		if conn, err = r.remotes.server(ctx); err != nil {
@@ -254,4 +270,82 @@ func (r *Router) Peers(ctx context.Context, req *statusv1.PeersRequest) (*status
 		return nil, err
 	}
 	return st.Peers(ctx, req)
+}
+
+// RaftConfiguration forwards a Raft configuration read to the service
+// holding the shard asked for (the registry's by default).
+func (r *Router) RaftConfiguration(ctx context.Context, req *statusv1.RaftConfigurationRequest) (*statusv1.RaftConfigurationResponse, error) {
+	st, err := r.shardStatusFor(ctx, req.GetDatacenter(), req.GetShard())
+	if err != nil {
+		return nil, err
+	}
+	return st.RaftConfiguration(ctx, req)
+}
+
+// RemovePeer removes a server from both shards, as Consul removes it from
+// its one Raft. The server is named by its ID (its node ID, the same
+// replica in both shards) or by its registry-shard address, which names
+// the replica to remove from the KV shard too. It is not found only when
+// neither shard has it.
+func (r *Router) RemovePeer(ctx context.Context, req *statusv1.RemovePeerRequest) (*statusv1.RemovePeerResponse, error) {
+	if req.GetReplicaId() == 0 {
+		switch {
+		case req.GetId() == "" && req.GetAddress() == "":
+			return nil, status.Error(codes.InvalidArgument, replica.MsgPeerNeither)
+		case req.GetId() != "" && req.GetAddress() != "":
+			return nil, status.Error(codes.InvalidArgument, replica.MsgPeerBoth)
+		}
+	}
+	conn, err := r.remotes.conn(ctx, req.GetDatacenter())
+	if err != nil {
+		return nil, err
+	}
+	if conn != nil || r.status == nil || r.kvStatus == nil {
+		// Another datacenter's gateway, or a server's for a client agent:
+		// its router removes from both shards.
+		if conn == nil {
+			if conn, err = r.remotes.server(ctx); err != nil {
+				return nil, err
+			}
+		}
+		return statusv1.NewStatusServiceClient(conn).RemovePeer(ctx, req)
+	}
+	notFound := status.Errorf(codes.NotFound, "id %q was not found in the Raft configuration", req.GetId())
+	id := req.GetReplicaId()
+	switch {
+	case id != 0:
+	case req.GetId() != "":
+		var ok bool
+		if id, ok = replica.PeerReplicaID(req.GetId()); !ok {
+			return nil, notFound
+		}
+	default:
+		notFound = status.Errorf(codes.NotFound, "address %q was not found in the Raft configuration", req.GetAddress())
+		c, err := r.status.RaftConfiguration(ctx, &statusv1.RaftConfigurationRequest{})
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range c.GetServers() {
+			if s.GetAddress() == req.GetAddress() {
+				id = s.GetReplicaId()
+			}
+		}
+		if id == 0 {
+			return nil, notFound
+		}
+	}
+	removed := false
+	for _, st := range []statusv1.StatusServiceClient{r.kvStatus, r.status} {
+		_, err := st.RemovePeer(ctx, &statusv1.RemovePeerRequest{ReplicaId: id})
+		switch {
+		case err == nil:
+			removed = true
+		case status.Code(err) != codes.NotFound:
+			return nil, err
+		}
+	}
+	if !removed {
+		return nil, notFound
+	}
+	return &statusv1.RemovePeerResponse{}, nil
 }

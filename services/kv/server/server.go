@@ -7,7 +7,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sort"
 
 	"google.golang.org/grpc"
@@ -20,7 +19,6 @@ import (
 	fsmv1 "github.com/tribune/tribune/sdk/go/tribune/kv/fsm/v1"
 	kvv1 "github.com/tribune/tribune/sdk/go/tribune/kv/v1"
 	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
-	statusv1 "github.com/tribune/tribune/sdk/go/tribune/status/v1"
 	"github.com/tribune/tribune/services/kv/fsm"
 	"github.com/tribune/tribune/services/kv/store"
 )
@@ -49,10 +47,9 @@ func (c Config) Validate() error {
 	return c.Blocking.Validate()
 }
 
-// Server implements KVService and StatusService.
+// Server implements KVService (replica.StatusServer serves StatusService).
 type Server struct {
 	kvv1.UnimplementedKVServiceServer
-	statusv1.UnimplementedStatusServiceServer
 
 	cfg  Config
 	raft Raft
@@ -73,7 +70,6 @@ func New(cfg Config, raft Raft, hub *blocking.Hub) (*Server, error) {
 // AddTo adds the server's services to g.
 func (s *Server) AddTo(g grpc.ServiceRegistrar) {
 	kvv1.RegisterKVServiceServer(g, s)
-	statusv1.RegisterStatusServiceServer(g, s)
 }
 
 // Errors of bad requests, in Consul's words.
@@ -267,31 +263,4 @@ func events(res sinceResult, after uint64) *kvv1.WatchResponse {
 		}
 	}
 	return out
-}
-
-// Leader returns the leader's Raft address.
-func (s *Server) Leader(ctx context.Context, _ *statusv1.LeaderRequest) (*statusv1.LeaderResponse, error) {
-	id, ok := s.raft.Leader()
-	if !ok {
-		return &statusv1.LeaderResponse{}, nil
-	}
-	members, err := s.raft.Members(ctx)
-	if err != nil {
-		return nil, replica.Status(err)
-	}
-	return &statusv1.LeaderResponse{Address: members[id]}, nil
-}
-
-// Peers returns the voting members' Raft addresses, sorted.
-func (s *Server) Peers(ctx context.Context, _ *statusv1.PeersRequest) (*statusv1.PeersResponse, error) {
-	members, err := s.raft.Members(ctx)
-	if err != nil {
-		return nil, replica.Status(err)
-	}
-	out := make([]string, 0, len(members))
-	for _, addr := range members {
-		out = append(out, addr)
-	}
-	slices.Sort(out)
-	return &statusv1.PeersResponse{Addresses: out}, nil
 }

@@ -365,3 +365,41 @@ func (s *Server) ListDatacenters(context.Context, *membershipv1.ListDatacentersR
 	}
 	return &membershipv1.ListDatacentersResponse{Datacenters: DatacentersByDistance(local, p)}, nil
 }
+
+// ToCoordinate converts a serf coordinate to the API's.
+func ToCoordinate(c *coordinate.Coordinate) *membershipv1.Coordinate {
+	return &membershipv1.Coordinate{
+		Vec:        slices.Clone(c.Vec),
+		Error:      c.Error,
+		Adjustment: c.Adjustment,
+		Height:     c.Height,
+	}
+}
+
+// ListCoordinates lists the network coordinates of the pool's members, by
+// name: this agent's own, and the others' as serf last heard them in
+// probe acknowledgements. Members without one (not probed yet) are left
+// out, as Consul leaves out nodes without coordinates. A client's WAN
+// pool has none.
+func (s *Server) ListCoordinates(_ context.Context, req *membershipv1.ListCoordinatesRequest) (*membershipv1.ListCoordinatesResponse, error) {
+	p, ok := s.agent.Pool(req.Wan)
+	if !ok {
+		return &membershipv1.ListCoordinatesResponse{}, nil
+	}
+	self := p.LocalMember().Name
+	ms := sortedMembers(p.Members())
+	out := make([]*membershipv1.NodeCoordinate, 0, len(ms))
+	for _, m := range ms {
+		var c *coordinate.Coordinate
+		if m.Name == self {
+			c, _ = p.GetCoordinate() // an error only when coordinates are disabled
+		} else {
+			c, _ = p.GetCachedCoordinate(m.Name)
+		}
+		if c == nil || m.Status == serf.StatusLeft {
+			continue
+		}
+		out = append(out, &membershipv1.NodeCoordinate{Node: m.Name, Coord: ToCoordinate(c)})
+	}
+	return &membershipv1.ListCoordinatesResponse{Coordinates: out, LocalNode: self}, nil
+}

@@ -215,3 +215,46 @@ func TestToMemberStatusNumbers(t *testing.T) {
 		}
 	}
 }
+
+// localPool is a fakePool that knows which member is this agent.
+type localPool struct {
+	fakePool
+	local string
+}
+
+func (p *localPool) LocalMember() serf.Member { return serf.Member{Name: p.local} }
+
+func TestListCoordinates(t *testing.T) {
+	ctx := context.Background()
+	member := func(name string, st serf.MemberStatus) serf.Member { return serf.Member{Name: name, Status: st} }
+	p := &localPool{local: "me", fakePool: fakePool{
+		self: at(0),
+		members: []serf.Member{member("zed", serf.StatusAlive), member("me", serf.StatusAlive), member("new", serf.StatusAlive),
+			member("gone", serf.StatusLeft), member("dead", serf.StatusFailed)},
+		coords: map[string]*coordinate.Coordinate{"zed": at(2 * time.Millisecond), "gone": at(time.Millisecond), "dead": at(3 * time.Millisecond)},
+	}}
+	s, err := New(&fakeAgent{lan: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.ListCoordinates(ctx, &membershipv1.ListCoordinatesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// By name; the member never probed ("new") and the one that left are
+	// left out; a failed member keeps its last coordinate, as in Consul.
+	var got []string
+	for _, c := range resp.Coordinates {
+		got = append(got, c.Node)
+	}
+	if !reflect.DeepEqual(got, []string{"dead", "me", "zed"}) || resp.LocalNode != "me" {
+		t.Fatalf("coordinates of %v from %q, want dead, me, zed from me", got, resp.LocalNode)
+	}
+	if c := resp.Coordinates[2].Coord; c.Vec[0] != 0.002 || len(c.Vec) != 8 || c.Error != at(0).Error {
+		t.Errorf("zed's coordinate: %v", c)
+	}
+	wan, err := s.ListCoordinates(ctx, &membershipv1.ListCoordinatesRequest{Wan: true})
+	if err != nil || len(wan.Coordinates) != 0 {
+		t.Errorf("a client's WAN coordinates: %v %v", wan, err)
+	}
+}

@@ -31,6 +31,12 @@ const (
 	VersionMax = "vsn_max"
 	// GRPC is Tribune's own tag: the agent's public gRPC address.
 	GRPC = "grpc"
+	// WANJoinPort is a server's WAN gossip port (Consul's tag): the other
+	// servers of its datacenter join it there to put it in the WAN pool.
+	WANJoinPort = "wan_join_port"
+	// WANJoinAddr is Tribune's own tag: a server's WAN gossip address,
+	// only when it is not its LAN address (-advertise-wan).
+	WANJoinAddr = "wan_join_addr"
 )
 
 // The roles, as Consul names them.

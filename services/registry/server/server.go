@@ -21,7 +21,6 @@ import (
 	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
 	fsmv1 "github.com/tribune/tribune/sdk/go/tribune/registry/fsm/v1"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
-	statusv1 "github.com/tribune/tribune/sdk/go/tribune/status/v1"
 	"github.com/tribune/tribune/services/registry/fsm"
 	"github.com/tribune/tribune/services/registry/store"
 )
@@ -49,10 +48,9 @@ func (c Config) Validate() error {
 	return c.Blocking.Validate()
 }
 
-// Server implements RegistryService and StatusService.
+// Server implements RegistryService (replica.StatusServer serves StatusService).
 type Server struct {
 	registryv1.UnimplementedRegistryServiceServer
-	statusv1.UnimplementedStatusServiceServer
 
 	cfg  Config
 	raft Raft
@@ -73,7 +71,6 @@ func New(cfg Config, raft Raft, hub *blocking.Hub) (*Server, error) {
 // AddTo adds the server's services to g.
 func (s *Server) AddTo(g grpc.ServiceRegistrar) {
 	registryv1.RegisterRegistryServiceServer(g, s)
-	statusv1.RegisterStatusServiceServer(g, s)
 }
 
 func invalid(format string, args ...any) error {
@@ -445,31 +442,4 @@ func (s *Server) Watch(req *registryv1.WatchRequest, stream registryv1.RegistryS
 			return nil
 		}
 	}
-}
-
-// Leader returns the leader's Raft address.
-func (s *Server) Leader(ctx context.Context, _ *statusv1.LeaderRequest) (*statusv1.LeaderResponse, error) {
-	id, ok := s.raft.Leader()
-	if !ok {
-		return &statusv1.LeaderResponse{}, nil
-	}
-	members, err := s.raft.Members(ctx)
-	if err != nil {
-		return nil, replica.Status(err)
-	}
-	return &statusv1.LeaderResponse{Address: members[id]}, nil
-}
-
-// Peers returns the voting members' Raft addresses, sorted.
-func (s *Server) Peers(ctx context.Context, _ *statusv1.PeersRequest) (*statusv1.PeersResponse, error) {
-	members, err := s.raft.Members(ctx)
-	if err != nil {
-		return nil, replica.Status(err)
-	}
-	out := make([]string, 0, len(members))
-	for _, addr := range members {
-		out = append(out, addr)
-	}
-	slices.Sort(out)
-	return &statusv1.PeersResponse{Addresses: out}, nil
 }

@@ -169,6 +169,15 @@ func (a *Agent) Restart() {
 	a.WaitLeader()
 }
 
+// Rerun starts the agent again on the same data directory and ports
+// without waiting for a leader: the servers of a -bootstrap-expect cluster
+// restarted together need each other to elect one. Output then holds only
+// what the new run prints.
+func (a *Agent) Rerun() {
+	a.t.Helper()
+	a.start()
+}
+
 // Output returns what the agent has printed so far.
 func (a *Agent) Output() string { return a.out.String() }
 

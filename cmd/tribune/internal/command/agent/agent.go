@@ -58,6 +58,10 @@ type flags struct {
 	encrypt      string
 	gossip       string
 	advertiseWAN string
+	reconnect    time.Duration
+	// leaveOnTerm: leave the pools on SIGTERM and SIGINT; by default
+	// clients do and servers do not, as in Consul.
+	leaveOnTerm optBool
 
 	configFiles        multi
 	configDirs         multi
@@ -65,6 +69,25 @@ type flags struct {
 	antiEntropy        time.Duration
 	checkMinInterval   time.Duration
 	deregisterMin      time.Duration
+}
+
+// optBool is a boolean flag that knows whether it was given.
+type optBool struct{ set, v bool }
+
+func (o *optBool) String() string   { return strconv.FormatBool(o.v) }
+func (o *optBool) IsBoolFlag() bool { return true }
+func (o *optBool) Set(v string) error {
+	b, err := strconv.ParseBool(v)
+	o.set, o.v = true, b
+	return err
+}
+
+// or returns the flag's value, or def when it was not given.
+func (o optBool) or(def bool) bool {
+	if o.set {
+		return o.v
+	}
+	return def
 }
 
 // multi is a repeatable string flag.
@@ -80,7 +103,7 @@ func (f *flags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.dataDir, "data-dir", "", "The directory of the agent's state.")
 	fs.StringVar(&f.node, "node", "", "The node's name; the host name by default.")
 	fs.StringVar(&f.datacenter, "datacenter", "dc1", "The agent's datacenter.")
-	fs.StringVar(&f.bind, "bind", "", "The address servers use to reach this agent (Raft); 127.0.0.1 in -dev.")
+	fs.StringVar(&f.bind, "bind", "", "The address gossip and Raft listen on; 127.0.0.1 by default. 0.0.0.0 listens on every address (a server on a LAN and a WAN network) and needs -advertise, on which Raft then listens.")
 	fs.StringVar(&f.advertise, "advertise", "", "The address advertised to other agents and in the catalog; -bind by default.")
 	fs.StringVar(&f.client, "client", "127.0.0.1", "The address the HTTP and gRPC APIs listen on.")
 	fs.IntVar(&f.httpPort, "http-port", 8500, "The HTTP API's port.")
@@ -98,6 +121,8 @@ func (f *flags) register(fs *flag.FlagSet) {
 	fs.Var(&f.joinWAN, "join-wan", "A server of another datacenter to join over WAN at start (repeatable).")
 	fs.Var(&f.joinWAN, "retry-join-wan", "As -join-wan, retried until it answers (repeatable).")
 	fs.StringVar(&f.encrypt, "encrypt", "", "The gossip encryption key (base64; see tribune keygen).")
+	fs.Var(&f.leaveOnTerm, "leave-on-terminate", "Leave the gossip pools gracefully on SIGTERM or SIGINT (true for clients, false for servers by default, as in Consul): a server that leaves is removed from the Raft shards.")
+	fs.DurationVar(&f.reconnect, "reconnect-timeout", 72*time.Hour, "How long a failed agent is kept, and retried, before it is reaped from the pool and the catalog (Consul's reconnect_timeout).")
 	fs.StringVar(&f.advertiseWAN, "advertise-wan", "", "The address other datacenters use for this server; -advertise by default.")
 	fs.StringVar(&f.gossip, "gossip", "lan", "Gossip timings: lan (Consul's), small (failures seen in seconds) or loopback (one machine; the default with -dev).")
 	fs.Var(&f.configFiles, "config-file", "A JSON file of service and check definitions (repeatable); reloaded on SIGHUP and `tribune reload`.")
@@ -124,6 +149,9 @@ func (f *flags) validate() error {
 	}
 	if f.advertise != "" && net.ParseIP(f.advertise) == nil {
 		return fmt.Errorf("-advertise: %q is not an IP address", f.advertise)
+	}
+	if ip := net.ParseIP(f.bind); ip != nil && ip.IsUnspecified() && (f.advertise == "" || net.ParseIP(f.advertise).IsUnspecified()) {
+		return fmt.Errorf("-bind %s needs -advertise: the address other agents reach this one on", f.bind)
 	}
 	if f.bootstrapExpect < 0 {
 		return fmt.Errorf("-bootstrap-expect: must not be negative")
@@ -218,6 +246,13 @@ func (c *cmd) run(ctx context.Context, f flags) error {
 	if f.advertise == "" {
 		f.advertise = f.bind
 	}
+	// Raft listens on -bind and names each replica by its address: on a
+	// host bound to every address (a server on a LAN and a WAN network),
+	// that is the advertised one.
+	raftHost := f.bind
+	if net.ParseIP(f.bind).IsUnspecified() {
+		raftHost = f.advertise
+	}
 	kvSock := socketPath(dataDir, "kv.sock")
 	registrySock := socketPath(dataDir, "registry.sock")
 	memberSock := socketPath(dataDir, "membership.sock")
@@ -225,7 +260,7 @@ func (c *cmd) run(ctx context.Context, f flags) error {
 		"-membership-addr", "unix://" + memberSock,
 		"-node-id", id,
 		"-data-dir", dataDir,
-		"-raft-addr", net.JoinHostPort(f.bind, strconv.Itoa(f.serverPort)),
+		"-raft-addr", net.JoinHostPort(raftHost, strconv.Itoa(f.serverPort)),
 		"-grpc-addr", "unix://" + registrySock,
 		"-datacenter", f.datacenter,
 		"-node", f.node,
@@ -234,7 +269,7 @@ func (c *cmd) run(ctx context.Context, f flags) error {
 		"-raft-rtt", f.raftRTT.String(),
 		"-log-level", f.logLevel,
 	}
-	raftAddr := net.JoinHostPort(f.bind, strconv.Itoa(f.kvPort))
+	raftAddr := net.JoinHostPort(raftHost, strconv.Itoa(f.kvPort))
 	kvArgs := []string{"service", "kv",
 		"-node-id", id,
 		"-data-dir", dataDir,
@@ -275,11 +310,15 @@ func (c *cmd) run(ctx context.Context, f flags) error {
 		"-serf-lan-port", strconv.Itoa(f.serfLANPort),
 		"-serf-wan-port", strconv.Itoa(f.serfWANPort),
 		"-gossip", gossip,
+		"-reconnect-timeout", f.reconnect.String(),
 		"-grpc-addr", "unix://" + memberSock,
 		"-log-level", f.logLevel,
 	}
 	if f.server {
 		memberArgs = append(memberArgs, "-server")
+	}
+	if f.leaveOnTerm.or(!f.server) {
+		memberArgs = append(memberArgs, "-leave-on-terminate")
 	}
 	if f.encrypt != "" {
 		memberArgs = append(memberArgs, "-encrypt", f.encrypt)

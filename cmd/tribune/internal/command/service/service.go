@@ -229,6 +229,7 @@ func (c *cmd) membership(ctx context.Context, args []string) error {
 	fs.Var(&join, "retry-join", "An agent to join at start, retried until it answers (repeatable).")
 	fs.Var(&joinWAN, "retry-join-wan", "A server of another datacenter to join over WAN at start (repeatable).")
 	fs.DurationVar(&cfg.RetryInterval, "retry-interval", cfg.RetryInterval, "How often -retry-join is tried.")
+	fs.BoolVar(&cfg.LeaveOnTerminate, "leave-on-terminate", false, "Leave the pools gracefully when stopped (SIGTERM, SIGINT); otherwise just stop.")
 	fs.DurationVar(&cfg.ReconnectTimeout, "reconnect-timeout", cfg.ReconnectTimeout, "How long a failed member is kept before it is reaped.")
 	fs.StringVar(&gossip, "gossip", "lan", "Gossip timings: lan (Consul's), small (a small cluster: failures seen in seconds) or loopback (one machine).")
 	fs.StringVar(&cfg.ListenAddress, "grpc-addr", "", "The address of the gRPC API: unix:///path or host:port.")

@@ -838,6 +838,226 @@ func (x *ListDatacentersResponse) GetDatacenters() []string {
 	return nil
 }
 
+type ListCoordinatesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Wan           bool                   `protobuf:"varint,1,opt,name=wan,proto3" json:"wan,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCoordinatesRequest) Reset() {
+	*x = ListCoordinatesRequest{}
+	mi := &file_tribune_membership_v1_membership_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCoordinatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCoordinatesRequest) ProtoMessage() {}
+
+func (x *ListCoordinatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tribune_membership_v1_membership_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCoordinatesRequest.ProtoReflect.Descriptor instead.
+func (*ListCoordinatesRequest) Descriptor() ([]byte, []int) {
+	return file_tribune_membership_v1_membership_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListCoordinatesRequest) GetWan() bool {
+	if x != nil {
+		return x.Wan
+	}
+	return false
+}
+
+// Coordinate is a Serf network coordinate (github.com/hashicorp/serf/coordinate).
+type Coordinate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vec           []float64              `protobuf:"fixed64,1,rep,packed,name=vec,proto3" json:"vec,omitempty"`
+	Error         float64                `protobuf:"fixed64,2,opt,name=error,proto3" json:"error,omitempty"`
+	Adjustment    float64                `protobuf:"fixed64,3,opt,name=adjustment,proto3" json:"adjustment,omitempty"`
+	Height        float64                `protobuf:"fixed64,4,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Coordinate) Reset() {
+	*x = Coordinate{}
+	mi := &file_tribune_membership_v1_membership_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Coordinate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Coordinate) ProtoMessage() {}
+
+func (x *Coordinate) ProtoReflect() protoreflect.Message {
+	mi := &file_tribune_membership_v1_membership_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Coordinate.ProtoReflect.Descriptor instead.
+func (*Coordinate) Descriptor() ([]byte, []int) {
+	return file_tribune_membership_v1_membership_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Coordinate) GetVec() []float64 {
+	if x != nil {
+		return x.Vec
+	}
+	return nil
+}
+
+func (x *Coordinate) GetError() float64 {
+	if x != nil {
+		return x.Error
+	}
+	return 0
+}
+
+func (x *Coordinate) GetAdjustment() float64 {
+	if x != nil {
+		return x.Adjustment
+	}
+	return 0
+}
+
+func (x *Coordinate) GetHeight() float64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+// NodeCoordinate is a member's coordinate; node is its name in the pool.
+type NodeCoordinate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Coord         *Coordinate            `protobuf:"bytes,2,opt,name=coord,proto3" json:"coord,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeCoordinate) Reset() {
+	*x = NodeCoordinate{}
+	mi := &file_tribune_membership_v1_membership_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeCoordinate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeCoordinate) ProtoMessage() {}
+
+func (x *NodeCoordinate) ProtoReflect() protoreflect.Message {
+	mi := &file_tribune_membership_v1_membership_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeCoordinate.ProtoReflect.Descriptor instead.
+func (*NodeCoordinate) Descriptor() ([]byte, []int) {
+	return file_tribune_membership_v1_membership_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *NodeCoordinate) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *NodeCoordinate) GetCoord() *Coordinate {
+	if x != nil {
+		return x.Coord
+	}
+	return nil
+}
+
+type ListCoordinatesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The members with a known coordinate, by name.
+	Coordinates []*NodeCoordinate `protobuf:"bytes,1,rep,name=coordinates,proto3" json:"coordinates,omitempty"`
+	// This agent's name in the pool.
+	LocalNode     string `protobuf:"bytes,2,opt,name=local_node,json=localNode,proto3" json:"local_node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCoordinatesResponse) Reset() {
+	*x = ListCoordinatesResponse{}
+	mi := &file_tribune_membership_v1_membership_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCoordinatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCoordinatesResponse) ProtoMessage() {}
+
+func (x *ListCoordinatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tribune_membership_v1_membership_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCoordinatesResponse.ProtoReflect.Descriptor instead.
+func (*ListCoordinatesResponse) Descriptor() ([]byte, []int) {
+	return file_tribune_membership_v1_membership_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListCoordinatesResponse) GetCoordinates() []*NodeCoordinate {
+	if x != nil {
+		return x.Coordinates
+	}
+	return nil
+}
+
+func (x *ListCoordinatesResponse) GetLocalNode() string {
+	if x != nil {
+		return x.LocalNode
+	}
+	return ""
+}
+
 var File_tribune_membership_v1_membership_proto protoreflect.FileDescriptor
 
 const file_tribune_membership_v1_membership_proto_rawDesc = "" +
@@ -892,13 +1112,30 @@ const file_tribune_membership_v1_membership_proto_rawDesc = "" +
 	"\x06events\x18\x01 \x03(\v2\".tribune.membership.v1.MemberEventR\x06events\"\x18\n" +
 	"\x16ListDatacentersRequest\";\n" +
 	"\x17ListDatacentersResponse\x12 \n" +
-	"\vdatacenters\x18\x01 \x03(\tR\vdatacenters*\x98\x01\n" +
+	"\vdatacenters\x18\x01 \x03(\tR\vdatacenters\"*\n" +
+	"\x16ListCoordinatesRequest\x12\x10\n" +
+	"\x03wan\x18\x01 \x01(\bR\x03wan\"l\n" +
+	"\n" +
+	"Coordinate\x12\x10\n" +
+	"\x03vec\x18\x01 \x03(\x01R\x03vec\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\x01R\x05error\x12\x1e\n" +
+	"\n" +
+	"adjustment\x18\x03 \x01(\x01R\n" +
+	"adjustment\x12\x16\n" +
+	"\x06height\x18\x04 \x01(\x01R\x06height\"]\n" +
+	"\x0eNodeCoordinate\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x127\n" +
+	"\x05coord\x18\x02 \x01(\v2!.tribune.membership.v1.CoordinateR\x05coord\"\x81\x01\n" +
+	"\x17ListCoordinatesResponse\x12G\n" +
+	"\vcoordinates\x18\x01 \x03(\v2%.tribune.membership.v1.NodeCoordinateR\vcoordinates\x12\x1d\n" +
+	"\n" +
+	"local_node\x18\x02 \x01(\tR\tlocalNode*\x98\x01\n" +
 	"\fMemberStatus\x12\"\n" +
 	"\x1eMEMBER_STATUS_NONE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13MEMBER_STATUS_ALIVE\x10\x01\x12\x19\n" +
 	"\x15MEMBER_STATUS_LEAVING\x10\x02\x12\x16\n" +
 	"\x12MEMBER_STATUS_LEFT\x10\x03\x12\x18\n" +
-	"\x14MEMBER_STATUS_FAILED\x10\x042\xde\x04\n" +
+	"\x14MEMBER_STATUS_FAILED\x10\x042\xd0\x05\n" +
 	"\x11MembershipService\x12d\n" +
 	"\vListMembers\x12).tribune.membership.v1.ListMembersRequest\x1a*.tribune.membership.v1.ListMembersResponse\x12O\n" +
 	"\x04Join\x12\".tribune.membership.v1.JoinRequest\x1a#.tribune.membership.v1.JoinResponse\x12R\n" +
@@ -906,7 +1143,8 @@ const file_tribune_membership_v1_membership_proto_rawDesc = "" +
 	"\n" +
 	"ForceLeave\x12(.tribune.membership.v1.ForceLeaveRequest\x1a).tribune.membership.v1.ForceLeaveResponse\x12i\n" +
 	"\fWatchMembers\x12*.tribune.membership.v1.WatchMembersRequest\x1a+.tribune.membership.v1.WatchMembersResponse0\x01\x12p\n" +
-	"\x0fListDatacenters\x12-.tribune.membership.v1.ListDatacentersRequest\x1a..tribune.membership.v1.ListDatacentersResponseBFZDgithub.com/tribune/tribune/sdk/go/tribune/membership/v1;membershipv1b\x06proto3"
+	"\x0fListDatacenters\x12-.tribune.membership.v1.ListDatacentersRequest\x1a..tribune.membership.v1.ListDatacentersResponse\x12p\n" +
+	"\x0fListCoordinates\x12-.tribune.membership.v1.ListCoordinatesRequest\x1a..tribune.membership.v1.ListCoordinatesResponseBFZDgithub.com/tribune/tribune/sdk/go/tribune/membership/v1;membershipv1b\x06proto3"
 
 var (
 	file_tribune_membership_v1_membership_proto_rawDescOnce sync.Once
@@ -921,7 +1159,7 @@ func file_tribune_membership_v1_membership_proto_rawDescGZIP() []byte {
 }
 
 var file_tribune_membership_v1_membership_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_tribune_membership_v1_membership_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_tribune_membership_v1_membership_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_tribune_membership_v1_membership_proto_goTypes = []any{
 	(MemberStatus)(0),               // 0: tribune.membership.v1.MemberStatus
 	(MemberEvent_Type)(0),           // 1: tribune.membership.v1.MemberEvent.Type
@@ -939,32 +1177,40 @@ var file_tribune_membership_v1_membership_proto_goTypes = []any{
 	(*WatchMembersResponse)(nil),    // 13: tribune.membership.v1.WatchMembersResponse
 	(*ListDatacentersRequest)(nil),  // 14: tribune.membership.v1.ListDatacentersRequest
 	(*ListDatacentersResponse)(nil), // 15: tribune.membership.v1.ListDatacentersResponse
-	nil,                             // 16: tribune.membership.v1.Member.TagsEntry
+	(*ListCoordinatesRequest)(nil),  // 16: tribune.membership.v1.ListCoordinatesRequest
+	(*Coordinate)(nil),              // 17: tribune.membership.v1.Coordinate
+	(*NodeCoordinate)(nil),          // 18: tribune.membership.v1.NodeCoordinate
+	(*ListCoordinatesResponse)(nil), // 19: tribune.membership.v1.ListCoordinatesResponse
+	nil,                             // 20: tribune.membership.v1.Member.TagsEntry
 }
 var file_tribune_membership_v1_membership_proto_depIdxs = []int32{
-	16, // 0: tribune.membership.v1.Member.tags:type_name -> tribune.membership.v1.Member.TagsEntry
+	20, // 0: tribune.membership.v1.Member.tags:type_name -> tribune.membership.v1.Member.TagsEntry
 	0,  // 1: tribune.membership.v1.Member.status:type_name -> tribune.membership.v1.MemberStatus
 	2,  // 2: tribune.membership.v1.ListMembersResponse.members:type_name -> tribune.membership.v1.Member
 	1,  // 3: tribune.membership.v1.MemberEvent.type:type_name -> tribune.membership.v1.MemberEvent.Type
 	2,  // 4: tribune.membership.v1.MemberEvent.member:type_name -> tribune.membership.v1.Member
 	12, // 5: tribune.membership.v1.WatchMembersResponse.events:type_name -> tribune.membership.v1.MemberEvent
-	3,  // 6: tribune.membership.v1.MembershipService.ListMembers:input_type -> tribune.membership.v1.ListMembersRequest
-	5,  // 7: tribune.membership.v1.MembershipService.Join:input_type -> tribune.membership.v1.JoinRequest
-	7,  // 8: tribune.membership.v1.MembershipService.Leave:input_type -> tribune.membership.v1.LeaveRequest
-	9,  // 9: tribune.membership.v1.MembershipService.ForceLeave:input_type -> tribune.membership.v1.ForceLeaveRequest
-	11, // 10: tribune.membership.v1.MembershipService.WatchMembers:input_type -> tribune.membership.v1.WatchMembersRequest
-	14, // 11: tribune.membership.v1.MembershipService.ListDatacenters:input_type -> tribune.membership.v1.ListDatacentersRequest
-	4,  // 12: tribune.membership.v1.MembershipService.ListMembers:output_type -> tribune.membership.v1.ListMembersResponse
-	6,  // 13: tribune.membership.v1.MembershipService.Join:output_type -> tribune.membership.v1.JoinResponse
-	8,  // 14: tribune.membership.v1.MembershipService.Leave:output_type -> tribune.membership.v1.LeaveResponse
-	10, // 15: tribune.membership.v1.MembershipService.ForceLeave:output_type -> tribune.membership.v1.ForceLeaveResponse
-	13, // 16: tribune.membership.v1.MembershipService.WatchMembers:output_type -> tribune.membership.v1.WatchMembersResponse
-	15, // 17: tribune.membership.v1.MembershipService.ListDatacenters:output_type -> tribune.membership.v1.ListDatacentersResponse
-	12, // [12:18] is the sub-list for method output_type
-	6,  // [6:12] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	17, // 6: tribune.membership.v1.NodeCoordinate.coord:type_name -> tribune.membership.v1.Coordinate
+	18, // 7: tribune.membership.v1.ListCoordinatesResponse.coordinates:type_name -> tribune.membership.v1.NodeCoordinate
+	3,  // 8: tribune.membership.v1.MembershipService.ListMembers:input_type -> tribune.membership.v1.ListMembersRequest
+	5,  // 9: tribune.membership.v1.MembershipService.Join:input_type -> tribune.membership.v1.JoinRequest
+	7,  // 10: tribune.membership.v1.MembershipService.Leave:input_type -> tribune.membership.v1.LeaveRequest
+	9,  // 11: tribune.membership.v1.MembershipService.ForceLeave:input_type -> tribune.membership.v1.ForceLeaveRequest
+	11, // 12: tribune.membership.v1.MembershipService.WatchMembers:input_type -> tribune.membership.v1.WatchMembersRequest
+	14, // 13: tribune.membership.v1.MembershipService.ListDatacenters:input_type -> tribune.membership.v1.ListDatacentersRequest
+	16, // 14: tribune.membership.v1.MembershipService.ListCoordinates:input_type -> tribune.membership.v1.ListCoordinatesRequest
+	4,  // 15: tribune.membership.v1.MembershipService.ListMembers:output_type -> tribune.membership.v1.ListMembersResponse
+	6,  // 16: tribune.membership.v1.MembershipService.Join:output_type -> tribune.membership.v1.JoinResponse
+	8,  // 17: tribune.membership.v1.MembershipService.Leave:output_type -> tribune.membership.v1.LeaveResponse
+	10, // 18: tribune.membership.v1.MembershipService.ForceLeave:output_type -> tribune.membership.v1.ForceLeaveResponse
+	13, // 19: tribune.membership.v1.MembershipService.WatchMembers:output_type -> tribune.membership.v1.WatchMembersResponse
+	15, // 20: tribune.membership.v1.MembershipService.ListDatacenters:output_type -> tribune.membership.v1.ListDatacentersResponse
+	19, // 21: tribune.membership.v1.MembershipService.ListCoordinates:output_type -> tribune.membership.v1.ListCoordinatesResponse
+	15, // [15:22] is the sub-list for method output_type
+	8,  // [8:15] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_tribune_membership_v1_membership_proto_init() }
@@ -978,7 +1224,7 @@ func file_tribune_membership_v1_membership_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tribune_membership_v1_membership_proto_rawDesc), len(file_tribune_membership_v1_membership_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   15,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,7 @@ const (
 	MembershipService_ForceLeave_FullMethodName      = "/tribune.membership.v1.MembershipService/ForceLeave"
 	MembershipService_WatchMembers_FullMethodName    = "/tribune.membership.v1.MembershipService/WatchMembers"
 	MembershipService_ListDatacenters_FullMethodName = "/tribune.membership.v1.MembershipService/ListDatacenters"
+	MembershipService_ListCoordinates_FullMethodName = "/tribune.membership.v1.MembershipService/ListCoordinates"
 )
 
 // MembershipServiceClient is the client API for MembershipService service.
@@ -49,6 +50,9 @@ type MembershipServiceClient interface {
 	// ListDatacenters lists the datacenters known through the WAN pool, the
 	// local one first and the others by estimated round-trip time.
 	ListDatacenters(ctx context.Context, in *ListDatacentersRequest, opts ...grpc.CallOption) (*ListDatacentersResponse, error)
+	// ListCoordinates lists the network coordinates (Serf's Vivaldi) of a
+	// pool's members as this agent last heard them, its own included.
+	ListCoordinates(ctx context.Context, in *ListCoordinatesRequest, opts ...grpc.CallOption) (*ListCoordinatesResponse, error)
 }
 
 type membershipServiceClient struct {
@@ -128,6 +132,16 @@ func (c *membershipServiceClient) ListDatacenters(ctx context.Context, in *ListD
 	return out, nil
 }
 
+func (c *membershipServiceClient) ListCoordinates(ctx context.Context, in *ListCoordinatesRequest, opts ...grpc.CallOption) (*ListCoordinatesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCoordinatesResponse)
+	err := c.cc.Invoke(ctx, MembershipService_ListCoordinates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MembershipServiceServer is the server API for MembershipService service.
 // All implementations must embed UnimplementedMembershipServiceServer
 // for forward compatibility.
@@ -150,6 +164,9 @@ type MembershipServiceServer interface {
 	// ListDatacenters lists the datacenters known through the WAN pool, the
 	// local one first and the others by estimated round-trip time.
 	ListDatacenters(context.Context, *ListDatacentersRequest) (*ListDatacentersResponse, error)
+	// ListCoordinates lists the network coordinates (Serf's Vivaldi) of a
+	// pool's members as this agent last heard them, its own included.
+	ListCoordinates(context.Context, *ListCoordinatesRequest) (*ListCoordinatesResponse, error)
 	mustEmbedUnimplementedMembershipServiceServer()
 }
 
@@ -177,6 +194,9 @@ func (UnimplementedMembershipServiceServer) WatchMembers(*WatchMembersRequest, g
 }
 func (UnimplementedMembershipServiceServer) ListDatacenters(context.Context, *ListDatacentersRequest) (*ListDatacentersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListDatacenters not implemented")
+}
+func (UnimplementedMembershipServiceServer) ListCoordinates(context.Context, *ListCoordinatesRequest) (*ListCoordinatesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCoordinates not implemented")
 }
 func (UnimplementedMembershipServiceServer) mustEmbedUnimplementedMembershipServiceServer() {}
 func (UnimplementedMembershipServiceServer) testEmbeddedByValue()                           {}
@@ -300,6 +320,24 @@ func _MembershipService_ListDatacenters_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MembershipService_ListCoordinates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCoordinatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MembershipServiceServer).ListCoordinates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MembershipService_ListCoordinates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MembershipServiceServer).ListCoordinates(ctx, req.(*ListCoordinatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MembershipService_ServiceDesc is the grpc.ServiceDesc for MembershipService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -326,6 +364,10 @@ var MembershipService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListDatacenters",
 			Handler:    _MembershipService_ListDatacenters_Handler,
+		},
+		{
+			MethodName: "ListCoordinates",
+			Handler:    _MembershipService_ListCoordinates_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

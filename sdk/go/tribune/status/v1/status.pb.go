@@ -21,6 +21,60 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Shard names one of the servers' Raft shards.
+type Shard int32
+
+const (
+	// The registry shard, as SHARD_REGISTRY.
+	Shard_SHARD_UNSPECIFIED Shard = 0
+	// The catalog's shard (shard 1), whose Raft addresses are the servers'
+	// server (RPC) addresses: the one Consul's API reports.
+	Shard_SHARD_REGISTRY Shard = 1
+	// The KV store's shard (shard 2).
+	Shard_SHARD_KV Shard = 2
+)
+
+// Enum value maps for Shard.
+var (
+	Shard_name = map[int32]string{
+		0: "SHARD_UNSPECIFIED",
+		1: "SHARD_REGISTRY",
+		2: "SHARD_KV",
+	}
+	Shard_value = map[string]int32{
+		"SHARD_UNSPECIFIED": 0,
+		"SHARD_REGISTRY":    1,
+		"SHARD_KV":          2,
+	}
+)
+
+func (x Shard) Enum() *Shard {
+	p := new(Shard)
+	*p = x
+	return p
+}
+
+func (x Shard) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Shard) Descriptor() protoreflect.EnumDescriptor {
+	return file_tribune_status_v1_status_proto_enumTypes[0].Descriptor()
+}
+
+func (Shard) Type() protoreflect.EnumType {
+	return &file_tribune_status_v1_status_proto_enumTypes[0]
+}
+
+func (x Shard) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Shard.Descriptor instead.
+func (Shard) EnumDescriptor() ([]byte, []int) {
+	return file_tribune_status_v1_status_proto_rawDescGZIP(), []int{0}
+}
+
 type LeaderRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Datacenter    string                 `protobuf:"bytes,1,opt,name=datacenter,proto3" json:"datacenter,omitempty"`
@@ -197,6 +251,329 @@ func (x *PeersResponse) GetAddresses() []string {
 	return nil
 }
 
+type RaftConfigurationRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Datacenter string                 `protobuf:"bytes,1,opt,name=datacenter,proto3" json:"datacenter,omitempty"`
+	// stale answers from the local replica's view, even without a leader;
+	// otherwise the membership is read through the leader (ReadIndex) and
+	// there is no answer without one.
+	Stale         bool  `protobuf:"varint,2,opt,name=stale,proto3" json:"stale,omitempty"`
+	Shard         Shard `protobuf:"varint,3,opt,name=shard,proto3,enum=tribune.status.v1.Shard" json:"shard,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RaftConfigurationRequest) Reset() {
+	*x = RaftConfigurationRequest{}
+	mi := &file_tribune_status_v1_status_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RaftConfigurationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RaftConfigurationRequest) ProtoMessage() {}
+
+func (x *RaftConfigurationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tribune_status_v1_status_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RaftConfigurationRequest.ProtoReflect.Descriptor instead.
+func (*RaftConfigurationRequest) Descriptor() ([]byte, []int) {
+	return file_tribune_status_v1_status_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RaftConfigurationRequest) GetDatacenter() string {
+	if x != nil {
+		return x.Datacenter
+	}
+	return ""
+}
+
+func (x *RaftConfigurationRequest) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+func (x *RaftConfigurationRequest) GetShard() Shard {
+	if x != nil {
+		return x.Shard
+	}
+	return Shard_SHARD_UNSPECIFIED
+}
+
+// RaftServer is one member of a shard, as Consul's api.RaftServer.
+type RaftServer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the server's node ID (Consul's Raft server ID), or, for a member
+	// gossip does not know, its replica ID in decimal.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// node is the server's node name from gossip, "(unknown)" when gossip
+	// does not know it.
+	Node string `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	// address is the member's Raft address in this shard.
+	Address string `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	Leader  bool   `protobuf:"varint,4,opt,name=leader,proto3" json:"leader,omitempty"`
+	Voter   bool   `protobuf:"varint,5,opt,name=voter,proto3" json:"voter,omitempty"`
+	// protocol_version is the Raft protocol version Consul reports ("3").
+	ProtocolVersion string `protobuf:"bytes,6,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	// replica_id is the member's Dragonboat replica ID (derived from its node ID).
+	ReplicaId     uint64 `protobuf:"varint,7,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RaftServer) Reset() {
+	*x = RaftServer{}
+	mi := &file_tribune_status_v1_status_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RaftServer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RaftServer) ProtoMessage() {}
+
+func (x *RaftServer) ProtoReflect() protoreflect.Message {
+	mi := &file_tribune_status_v1_status_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RaftServer.ProtoReflect.Descriptor instead.
+func (*RaftServer) Descriptor() ([]byte, []int) {
+	return file_tribune_status_v1_status_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RaftServer) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RaftServer) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *RaftServer) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *RaftServer) GetLeader() bool {
+	if x != nil {
+		return x.Leader
+	}
+	return false
+}
+
+func (x *RaftServer) GetVoter() bool {
+	if x != nil {
+		return x.Voter
+	}
+	return false
+}
+
+func (x *RaftServer) GetProtocolVersion() string {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return ""
+}
+
+func (x *RaftServer) GetReplicaId() uint64 {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return 0
+}
+
+type RaftConfigurationResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Servers []*RaftServer          `protobuf:"bytes,1,rep,name=servers,proto3" json:"servers,omitempty"`
+	// index is the Raft index of the latest membership change.
+	Index         uint64 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RaftConfigurationResponse) Reset() {
+	*x = RaftConfigurationResponse{}
+	mi := &file_tribune_status_v1_status_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RaftConfigurationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RaftConfigurationResponse) ProtoMessage() {}
+
+func (x *RaftConfigurationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tribune_status_v1_status_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RaftConfigurationResponse.ProtoReflect.Descriptor instead.
+func (*RaftConfigurationResponse) Descriptor() ([]byte, []int) {
+	return file_tribune_status_v1_status_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RaftConfigurationResponse) GetServers() []*RaftServer {
+	if x != nil {
+		return x.Servers
+	}
+	return nil
+}
+
+func (x *RaftConfigurationResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+type RemovePeerRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Datacenter string                 `protobuf:"bytes,1,opt,name=datacenter,proto3" json:"datacenter,omitempty"`
+	// id is the server's ID as RaftConfiguration reports it; give id or address.
+	Id string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// address is the server's registry-shard Raft address (host:port).
+	Address string `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	// replica_id names the replica directly, in place of id and address.
+	ReplicaId     uint64 `protobuf:"varint,4,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemovePeerRequest) Reset() {
+	*x = RemovePeerRequest{}
+	mi := &file_tribune_status_v1_status_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovePeerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovePeerRequest) ProtoMessage() {}
+
+func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tribune_status_v1_status_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovePeerRequest.ProtoReflect.Descriptor instead.
+func (*RemovePeerRequest) Descriptor() ([]byte, []int) {
+	return file_tribune_status_v1_status_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RemovePeerRequest) GetDatacenter() string {
+	if x != nil {
+		return x.Datacenter
+	}
+	return ""
+}
+
+func (x *RemovePeerRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RemovePeerRequest) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *RemovePeerRequest) GetReplicaId() uint64 {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return 0
+}
+
+type RemovePeerResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemovePeerResponse) Reset() {
+	*x = RemovePeerResponse{}
+	mi := &file_tribune_status_v1_status_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovePeerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovePeerResponse) ProtoMessage() {}
+
+func (x *RemovePeerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tribune_status_v1_status_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovePeerResponse.ProtoReflect.Descriptor instead.
+func (*RemovePeerResponse) Descriptor() ([]byte, []int) {
+	return file_tribune_status_v1_status_proto_rawDescGZIP(), []int{8}
+}
+
 var File_tribune_status_v1_status_proto protoreflect.FileDescriptor
 
 const file_tribune_status_v1_status_proto_rawDesc = "" +
@@ -213,10 +590,45 @@ const file_tribune_status_v1_status_proto_rawDesc = "" +
 	"datacenter\x18\x01 \x01(\tR\n" +
 	"datacenter\"-\n" +
 	"\rPeersResponse\x12\x1c\n" +
-	"\taddresses\x18\x01 \x03(\tR\taddresses2\xaa\x01\n" +
+	"\taddresses\x18\x01 \x03(\tR\taddresses\"\x80\x01\n" +
+	"\x18RaftConfigurationRequest\x12\x1e\n" +
+	"\n" +
+	"datacenter\x18\x01 \x01(\tR\n" +
+	"datacenter\x12\x14\n" +
+	"\x05stale\x18\x02 \x01(\bR\x05stale\x12.\n" +
+	"\x05shard\x18\x03 \x01(\x0e2\x18.tribune.status.v1.ShardR\x05shard\"\xc2\x01\n" +
+	"\n" +
+	"RaftServer\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12\x18\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\x12\x16\n" +
+	"\x06leader\x18\x04 \x01(\bR\x06leader\x12\x14\n" +
+	"\x05voter\x18\x05 \x01(\bR\x05voter\x12)\n" +
+	"\x10protocol_version\x18\x06 \x01(\tR\x0fprotocolVersion\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\a \x01(\x04R\treplicaId\"j\n" +
+	"\x19RaftConfigurationResponse\x127\n" +
+	"\aservers\x18\x01 \x03(\v2\x1d.tribune.status.v1.RaftServerR\aservers\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"|\n" +
+	"\x11RemovePeerRequest\x12\x1e\n" +
+	"\n" +
+	"datacenter\x18\x01 \x01(\tR\n" +
+	"datacenter\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x18\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x04 \x01(\x04R\treplicaId\"\x14\n" +
+	"\x12RemovePeerResponse*@\n" +
+	"\x05Shard\x12\x15\n" +
+	"\x11SHARD_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eSHARD_REGISTRY\x10\x01\x12\f\n" +
+	"\bSHARD_KV\x10\x022\xf5\x02\n" +
 	"\rStatusService\x12M\n" +
 	"\x06Leader\x12 .tribune.status.v1.LeaderRequest\x1a!.tribune.status.v1.LeaderResponse\x12J\n" +
-	"\x05Peers\x12\x1f.tribune.status.v1.PeersRequest\x1a .tribune.status.v1.PeersResponseB>Z<github.com/tribune/tribune/sdk/go/tribune/status/v1;statusv1b\x06proto3"
+	"\x05Peers\x12\x1f.tribune.status.v1.PeersRequest\x1a .tribune.status.v1.PeersResponse\x12n\n" +
+	"\x11RaftConfiguration\x12+.tribune.status.v1.RaftConfigurationRequest\x1a,.tribune.status.v1.RaftConfigurationResponse\x12Y\n" +
+	"\n" +
+	"RemovePeer\x12$.tribune.status.v1.RemovePeerRequest\x1a%.tribune.status.v1.RemovePeerResponseB>Z<github.com/tribune/tribune/sdk/go/tribune/status/v1;statusv1b\x06proto3"
 
 var (
 	file_tribune_status_v1_status_proto_rawDescOnce sync.Once
@@ -230,23 +642,36 @@ func file_tribune_status_v1_status_proto_rawDescGZIP() []byte {
 	return file_tribune_status_v1_status_proto_rawDescData
 }
 
-var file_tribune_status_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_tribune_status_v1_status_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_tribune_status_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_tribune_status_v1_status_proto_goTypes = []any{
-	(*LeaderRequest)(nil),  // 0: tribune.status.v1.LeaderRequest
-	(*LeaderResponse)(nil), // 1: tribune.status.v1.LeaderResponse
-	(*PeersRequest)(nil),   // 2: tribune.status.v1.PeersRequest
-	(*PeersResponse)(nil),  // 3: tribune.status.v1.PeersResponse
+	(Shard)(0),                        // 0: tribune.status.v1.Shard
+	(*LeaderRequest)(nil),             // 1: tribune.status.v1.LeaderRequest
+	(*LeaderResponse)(nil),            // 2: tribune.status.v1.LeaderResponse
+	(*PeersRequest)(nil),              // 3: tribune.status.v1.PeersRequest
+	(*PeersResponse)(nil),             // 4: tribune.status.v1.PeersResponse
+	(*RaftConfigurationRequest)(nil),  // 5: tribune.status.v1.RaftConfigurationRequest
+	(*RaftServer)(nil),                // 6: tribune.status.v1.RaftServer
+	(*RaftConfigurationResponse)(nil), // 7: tribune.status.v1.RaftConfigurationResponse
+	(*RemovePeerRequest)(nil),         // 8: tribune.status.v1.RemovePeerRequest
+	(*RemovePeerResponse)(nil),        // 9: tribune.status.v1.RemovePeerResponse
 }
 var file_tribune_status_v1_status_proto_depIdxs = []int32{
-	0, // 0: tribune.status.v1.StatusService.Leader:input_type -> tribune.status.v1.LeaderRequest
-	2, // 1: tribune.status.v1.StatusService.Peers:input_type -> tribune.status.v1.PeersRequest
-	1, // 2: tribune.status.v1.StatusService.Leader:output_type -> tribune.status.v1.LeaderResponse
-	3, // 3: tribune.status.v1.StatusService.Peers:output_type -> tribune.status.v1.PeersResponse
-	2, // [2:4] is the sub-list for method output_type
-	0, // [0:2] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	0, // 0: tribune.status.v1.RaftConfigurationRequest.shard:type_name -> tribune.status.v1.Shard
+	6, // 1: tribune.status.v1.RaftConfigurationResponse.servers:type_name -> tribune.status.v1.RaftServer
+	1, // 2: tribune.status.v1.StatusService.Leader:input_type -> tribune.status.v1.LeaderRequest
+	3, // 3: tribune.status.v1.StatusService.Peers:input_type -> tribune.status.v1.PeersRequest
+	5, // 4: tribune.status.v1.StatusService.RaftConfiguration:input_type -> tribune.status.v1.RaftConfigurationRequest
+	8, // 5: tribune.status.v1.StatusService.RemovePeer:input_type -> tribune.status.v1.RemovePeerRequest
+	2, // 6: tribune.status.v1.StatusService.Leader:output_type -> tribune.status.v1.LeaderResponse
+	4, // 7: tribune.status.v1.StatusService.Peers:output_type -> tribune.status.v1.PeersResponse
+	7, // 8: tribune.status.v1.StatusService.RaftConfiguration:output_type -> tribune.status.v1.RaftConfigurationResponse
+	9, // 9: tribune.status.v1.StatusService.RemovePeer:output_type -> tribune.status.v1.RemovePeerResponse
+	6, // [6:10] is the sub-list for method output_type
+	2, // [2:6] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_tribune_status_v1_status_proto_init() }
@@ -259,13 +684,14 @@ func file_tribune_status_v1_status_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tribune_status_v1_status_proto_rawDesc), len(file_tribune_status_v1_status_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   4,
+			NumEnums:      1,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_tribune_status_v1_status_proto_goTypes,
 		DependencyIndexes: file_tribune_status_v1_status_proto_depIdxs,
+		EnumInfos:         file_tribune_status_v1_status_proto_enumTypes,
 		MessageInfos:      file_tribune_status_v1_status_proto_msgTypes,
 	}.Build()
 	File_tribune_status_v1_status_proto = out.File

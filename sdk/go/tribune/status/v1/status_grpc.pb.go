@@ -19,8 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	StatusService_Leader_FullMethodName = "/tribune.status.v1.StatusService/Leader"
-	StatusService_Peers_FullMethodName  = "/tribune.status.v1.StatusService/Peers"
+	StatusService_Leader_FullMethodName            = "/tribune.status.v1.StatusService/Leader"
+	StatusService_Peers_FullMethodName             = "/tribune.status.v1.StatusService/Peers"
+	StatusService_RaftConfiguration_FullMethodName = "/tribune.status.v1.StatusService/RaftConfiguration"
+	StatusService_RemovePeer_FullMethodName        = "/tribune.status.v1.StatusService/RemovePeer"
 )
 
 // StatusServiceClient is the client API for StatusService service.
@@ -28,12 +30,21 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // StatusService reports the Raft state of the datacenter's servers:
-// Consul's /v1/status.
+// Consul's /v1/status and /v1/operator/raft. The registry and kv services
+// each serve it for their own shard; the gateway serves it for the
+// datacenter, answering for the registry shard (the one Consul's API
+// shows) unless a request names another.
 type StatusServiceClient interface {
 	// Leader returns the Raft address of the leader, empty when there is none.
 	Leader(ctx context.Context, in *LeaderRequest, opts ...grpc.CallOption) (*LeaderResponse, error)
 	// Peers returns the Raft addresses of the voting servers.
 	Peers(ctx context.Context, in *PeersRequest, opts ...grpc.CallOption) (*PeersResponse, error)
+	// RaftConfiguration returns a shard's Raft membership: Consul's
+	// /v1/operator/raft/configuration.
+	RaftConfiguration(ctx context.Context, in *RaftConfigurationRequest, opts ...grpc.CallOption) (*RaftConfigurationResponse, error)
+	// RemovePeer removes a server from the Raft membership: Consul's
+	// DELETE /v1/operator/raft/peer. The gateway removes it from both shards.
+	RemovePeer(ctx context.Context, in *RemovePeerRequest, opts ...grpc.CallOption) (*RemovePeerResponse, error)
 }
 
 type statusServiceClient struct {
@@ -64,17 +75,46 @@ func (c *statusServiceClient) Peers(ctx context.Context, in *PeersRequest, opts 
 	return out, nil
 }
 
+func (c *statusServiceClient) RaftConfiguration(ctx context.Context, in *RaftConfigurationRequest, opts ...grpc.CallOption) (*RaftConfigurationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RaftConfigurationResponse)
+	err := c.cc.Invoke(ctx, StatusService_RaftConfiguration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *statusServiceClient) RemovePeer(ctx context.Context, in *RemovePeerRequest, opts ...grpc.CallOption) (*RemovePeerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemovePeerResponse)
+	err := c.cc.Invoke(ctx, StatusService_RemovePeer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // StatusServiceServer is the server API for StatusService service.
 // All implementations must embed UnimplementedStatusServiceServer
 // for forward compatibility.
 //
 // StatusService reports the Raft state of the datacenter's servers:
-// Consul's /v1/status.
+// Consul's /v1/status and /v1/operator/raft. The registry and kv services
+// each serve it for their own shard; the gateway serves it for the
+// datacenter, answering for the registry shard (the one Consul's API
+// shows) unless a request names another.
 type StatusServiceServer interface {
 	// Leader returns the Raft address of the leader, empty when there is none.
 	Leader(context.Context, *LeaderRequest) (*LeaderResponse, error)
 	// Peers returns the Raft addresses of the voting servers.
 	Peers(context.Context, *PeersRequest) (*PeersResponse, error)
+	// RaftConfiguration returns a shard's Raft membership: Consul's
+	// /v1/operator/raft/configuration.
+	RaftConfiguration(context.Context, *RaftConfigurationRequest) (*RaftConfigurationResponse, error)
+	// RemovePeer removes a server from the Raft membership: Consul's
+	// DELETE /v1/operator/raft/peer. The gateway removes it from both shards.
+	RemovePeer(context.Context, *RemovePeerRequest) (*RemovePeerResponse, error)
 	mustEmbedUnimplementedStatusServiceServer()
 }
 
@@ -90,6 +130,12 @@ func (UnimplementedStatusServiceServer) Leader(context.Context, *LeaderRequest) 
 }
 func (UnimplementedStatusServiceServer) Peers(context.Context, *PeersRequest) (*PeersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Peers not implemented")
+}
+func (UnimplementedStatusServiceServer) RaftConfiguration(context.Context, *RaftConfigurationRequest) (*RaftConfigurationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RaftConfiguration not implemented")
+}
+func (UnimplementedStatusServiceServer) RemovePeer(context.Context, *RemovePeerRequest) (*RemovePeerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemovePeer not implemented")
 }
 func (UnimplementedStatusServiceServer) mustEmbedUnimplementedStatusServiceServer() {}
 func (UnimplementedStatusServiceServer) testEmbeddedByValue()                       {}
@@ -148,6 +194,42 @@ func _StatusService_Peers_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _StatusService_RaftConfiguration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RaftConfigurationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(StatusServiceServer).RaftConfiguration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: StatusService_RaftConfiguration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(StatusServiceServer).RaftConfiguration(ctx, req.(*RaftConfigurationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _StatusService_RemovePeer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemovePeerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(StatusServiceServer).RemovePeer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: StatusService_RemovePeer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(StatusServiceServer).RemovePeer(ctx, req.(*RemovePeerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // StatusService_ServiceDesc is the grpc.ServiceDesc for StatusService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -162,6 +244,14 @@ var StatusService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Peers",
 			Handler:    _StatusService_Peers_Handler,
+		},
+		{
+			MethodName: "RaftConfiguration",
+			Handler:    _StatusService_RaftConfiguration_Handler,
+		},
+		{
+			MethodName: "RemovePeer",
+			Handler:    _StatusService_RemovePeer_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
