@@ -73,6 +73,12 @@ func (c *cmd) Run(ctx context.Context, args []string) int {
 		return c.runCatalogCommand(ctx, args[1:])
 	case "health":
 		return c.runHealthCommand(ctx, args[1:])
+	case "detect":
+		return c.runDetectCommand(ctx, args[1:])
+	case "failover":
+		return c.runFailoverCommand(ctx, args[1:])
+	case "kv-cluster":
+		return c.runKVClusterCommand(ctx, args[1:])
 	default:
 		fmt.Fprintf(c.io.Err, "Unknown subcommand: %q\n\n%s", args[0], usage)
 		return 1
@@ -107,7 +113,7 @@ func parse(args []string, errw io.Writer) (*config, error) {
 	fs.StringVar(&cfg.target, "target", targetGRPC,
 		"What to load: grpc (Tribune's gRPC KV API), http (any Consul-compatible HTTP API) or etcd.")
 	fs.StringVar(&cfg.addr, "addr", "",
-		"The target's address (host:port). Default: 127.0.0.1:8502 for grpc, 127.0.0.1:8500 for http, 127.0.0.1:2379 for etcd.")
+		"The target's address (host:port); for grpc and etcd, a comma-separated list spreads the requests over several servers round-robin. Default: 127.0.0.1:8502 for grpc, 127.0.0.1:8500 for http, 127.0.0.1:2379 for etcd.")
 	fs.IntVar(&cfg.clients, "clients", 256, "The number of concurrent clients, each with one request in flight.")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "How long to run; exclusive with -requests.")
 	fs.Int64Var(&cfg.requests, "requests", 0, "Stop after this many requests in all instead of after -duration.")
@@ -152,6 +158,10 @@ func parse(args []string, errw io.Writer) (*config, error) {
 		return nil, fmt.Errorf("-keys must be at least 1, not %d", cfg.keys)
 	case cfg.timeout <= 0:
 		return nil, fmt.Errorf("-timeout must be positive, not %s", cfg.timeout)
+	case cfg.target == targetHTTP && strings.Contains(cfg.addr, ","):
+		return nil, fmt.Errorf("-addr: the http target takes one address, not %q", cfg.addr)
+	case set["addr"] && len(splitAddrs(cfg.addr)) == 0:
+		return nil, fmt.Errorf("-addr: no address in %q", cfg.addr)
 	case cfg.target == targetHTTP && strings.HasPrefix(cfg.prefix, "/"):
 		return nil, fmt.Errorf("-prefix must not start with \"/\" (Consul keys cannot): %q", cfg.prefix)
 	}
@@ -169,9 +179,12 @@ const usage = `Usage: tribune bench <subcommand> [options]
   Runs a load test and reports throughput and latency.
 
 Subcommands:
-    kv         Loads a key/value store with puts, gets or both
-    catalog    Loads the catalog with registration churn or health reads
-    health     Measures how fast failing HTTP checks reach the catalog
+    kv          Loads a key/value store with puts, gets or both
+    kv-cluster  Starts a Tribune and an etcd cluster and compares their puts
+    catalog     Loads the catalog with registration churn or health reads
+    health      Measures how fast failing HTTP checks reach the catalog
+    detect      Measures how fast a killed client agent turns critical
+    failover    Measures how fast writes resume after the KV leader is killed
 `
 
 const kvUsage = `Usage: tribune bench kv [options]

@@ -99,8 +99,8 @@ func TestCatalogCommandErrors(t *testing.T) {
 		wantCode int
 		wantErr  string
 	}{
-		{name: "help lists catalog", args: []string{"-h"}, wantCode: 0, wantErr: "catalog    Loads the catalog"},
-		{name: "help lists health", args: []string{"help"}, wantCode: 0, wantErr: "health     Measures"},
+		{name: "help lists catalog", args: []string{"-h"}, wantCode: 0, wantErr: "catalog     Loads the catalog"},
+		{name: "help lists health", args: []string{"help"}, wantCode: 0, wantErr: "health      Measures"},
 		{name: "catalog help", args: []string{"catalog", "-h"}, wantCode: 0, wantErr: "Usage: tribune bench catalog"},
 		{name: "health help", args: []string{"health", "-help"}, wantCode: 0, wantErr: "Usage: tribune bench health"},
 		{name: "catalog bad value", args: []string{"catalog", "-nodes=-1"}, wantCode: 1,

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -34,31 +35,62 @@ var errNotFound = errors.New("key not found")
 func newDriver(cfg *config) (driver, error) {
 	switch cfg.target {
 	case targetGRPC:
-		return newGRPCDriver(cfg.addr)
+		return newGRPCDriver(splitAddrs(cfg.addr)...)
 	case targetHTTP:
 		return newHTTPDriver(cfg.addr, cfg.clients)
 	case targetEtcd:
-		return newEtcdDriver(cfg.addr)
+		return newEtcdDriver(splitAddrs(cfg.addr))
 	}
 	return nil, fmt.Errorf("unknown target %q", cfg.target)
 }
 
-// grpcDriver talks to Tribune's KVService over one multiplexed connection.
-type grpcDriver struct {
-	conn *grpc.ClientConn
-	kv   kvv1.KVServiceClient
+// splitAddrs splits a comma-separated -addr list.
+func splitAddrs(s string) []string {
+	var out []string
+	for a := range strings.SplitSeq(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
-func newGRPCDriver(addr string) (*grpcDriver, error) {
-	conn, err := rpc.Dial(addr)
-	if err != nil {
-		return nil, err
+// grpcDriver talks to Tribune's KVService over one multiplexed connection
+// per address, sending each request to the next address in turn (as
+// etcd's client balances over its endpoints).
+type grpcDriver struct {
+	conns []*grpc.ClientConn
+	kvs   []kvv1.KVServiceClient
+	next  atomic.Uint64
+}
+
+func newGRPCDriver(addrs ...string) (*grpcDriver, error) {
+	if len(addrs) == 0 {
+		return nil, errors.New("no address")
 	}
-	return &grpcDriver{conn: conn, kv: kvv1.NewKVServiceClient(conn)}, nil
+	d := &grpcDriver{}
+	for _, addr := range addrs {
+		conn, err := rpc.Dial(addr)
+		if err != nil {
+			d.close()
+			return nil, err
+		}
+		d.conns = append(d.conns, conn)
+		d.kvs = append(d.kvs, kvv1.NewKVServiceClient(conn))
+	}
+	return d, nil
+}
+
+// kv returns the client of the next address.
+func (d *grpcDriver) kv() kvv1.KVServiceClient {
+	if len(d.kvs) == 1 {
+		return d.kvs[0]
+	}
+	return d.kvs[(d.next.Add(1)-1)%uint64(len(d.kvs))]
 }
 
 func (d *grpcDriver) put(ctx context.Context, key string, value []byte) error {
-	resp, err := d.kv.Put(ctx, &kvv1.PutRequest{Key: key, Value: value})
+	resp, err := d.kv().Put(ctx, &kvv1.PutRequest{Key: key, Value: value})
 	if err != nil {
 		return err
 	}
@@ -69,7 +101,7 @@ func (d *grpcDriver) put(ctx context.Context, key string, value []byte) error {
 }
 
 func (d *grpcDriver) get(ctx context.Context, key string) error {
-	resp, err := d.kv.Get(ctx, &kvv1.GetRequest{Key: key})
+	resp, err := d.kv().Get(ctx, &kvv1.GetRequest{Key: key})
 	if err != nil {
 		return err
 	}
@@ -79,7 +111,13 @@ func (d *grpcDriver) get(ctx context.Context, key string) error {
 	return nil
 }
 
-func (d *grpcDriver) close() error { return d.conn.Close() }
+func (d *grpcDriver) close() error {
+	var errs []error
+	for _, c := range d.conns {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
 
 // httpDriver talks to a Consul-compatible /v1/kv over plain net/http, with
 // a pool of up to one keep-alive connection per client.
@@ -168,13 +206,13 @@ func (d *httpDriver) close() error {
 	return nil
 }
 
-// etcdDriver talks to etcd's v3 API through its client, over one
-// multiplexed connection.
+// etcdDriver talks to etcd's v3 API through its client, which balances
+// requests over its endpoints round-robin.
 type etcdDriver struct{ client *clientv3.Client }
 
-func newEtcdDriver(addr string) (*etcdDriver, error) {
+func newEtcdDriver(addrs []string) (*etcdDriver, error) {
 	c, err := clientv3.New(clientv3.Config{
-		Endpoints:   []string{addr},
+		Endpoints:   addrs,
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.NewNop(),
 		// As rpc.Dial does for Tribune: large windows keep a busy
