@@ -90,6 +90,31 @@ func TestMembershipWAN(t *testing.T) {
 		t.Fatalf("unknown datacenter: %v", err)
 	}
 
+	// A client agent of dc1 is in no WAN pool: its server answers the
+	// datacenter list and forwards ?dc= for it, as Consul's clients do.
+	client := agenttest.StartClient(t, "", dc1.LAN(), "-node", "edge")
+	cc := consulClient(t, client)
+	agenttest.Eventually(t, 20*time.Second, func() error {
+		dcs, err := cc.Catalog().Datacenters()
+		if err != nil || strings.Join(dcs, ",") != "dc1,dc2" {
+			return fmt.Errorf("datacenters through a client: %v %v", dcs, err)
+		}
+		return nil
+	}, client.Output)
+	if _, err := c2.KV().Put(&api.KVPair{Key: "where", Value: []byte("dc2")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if p, _, err := cc.KV().Get("where", &api.QueryOptions{Datacenter: "dc2"}); err != nil || p == nil || string(p.Value) != "dc2" {
+		t.Fatalf("a dc1 client reading dc2's key: %+v %v", p, err)
+	}
+	if nodes, _, err := cc.Catalog().Nodes(&api.QueryOptions{Datacenter: "dc2"}); err != nil || len(nodes) != 1 || nodes[0].Node != "two" {
+		t.Fatalf("dc2's nodes through a dc1 client: %+v %v", nodes, err)
+	}
+	if _, _, err := cc.Catalog().Nodes(&api.QueryOptions{Datacenter: "dc9"}); err == nil ||
+		!strings.Contains(err.Error(), "500") || !strings.Contains(err.Error(), "No path to datacenter") {
+		t.Fatalf("unknown datacenter through a client: %v", err)
+	}
+
 	// A graceful leave ends the agent, with status 0, and the other
 	// datacenter sees it leave.
 	req, _ := http.NewRequest("PUT", dc2.URL("/v1/agent/leave"), nil)

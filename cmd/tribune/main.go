@@ -15,6 +15,7 @@ import (
 	"github.com/tribune/tribune/cmd/tribune/internal/command/agent"
 	"github.com/tribune/tribune/cmd/tribune/internal/command/bench"
 	"github.com/tribune/tribune/cmd/tribune/internal/command/catalog"
+	"github.com/tribune/tribune/cmd/tribune/internal/command/demoservice"
 	"github.com/tribune/tribune/cmd/tribune/internal/command/forceleave"
 	"github.com/tribune/tribune/cmd/tribune/internal/command/join"
 	"github.com/tribune/tribune/cmd/tribune/internal/command/keygen"
@@ -47,6 +48,8 @@ func commands() map[string]command.Factory {
 		"force-leave": forceleave.New,
 		"bench":       bench.New,
 		"version":     version.New,
+
+		"demo-service": demoservice.New,
 	}
 }
 

@@ -97,7 +97,7 @@ func convergeOnce(b *testing.B, n int, config func() *memberlist.Config) time.Du
 	deadline := start.Add(2 * time.Minute)
 	for !converged(agents) {
 		if time.Now().After(deadline) {
-			b.Fatalf("%d agents did not converge within 2m", n)
+			b.Fatalf("%d agents did not converge within 2m: %s", n, convergence(agents))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -132,6 +132,23 @@ func converged(agents []*membership.Agent) bool {
 		}
 	}
 	return true
+}
+
+// convergence describes how far the agents are from converging: the
+// fewest members any agent knows, and the fewest it sees alive.
+func convergence(agents []*membership.Agent) string {
+	known, alive := len(agents), len(agents)
+	for _, a := range agents {
+		known = min(known, a.LAN().Memberlist().NumMembers())
+		n := 0
+		for _, m := range a.LAN().Members() {
+			if m.Status == serf.StatusAlive {
+				n++
+			}
+		}
+		alive = min(alive, n)
+	}
+	return fmt.Sprintf("the least informed agent knows %d members and sees %d alive", known, alive)
 }
 
 // nearestRank returns the p-th percentile (0 < p <= 100) of sorted by the

@@ -164,7 +164,17 @@ func (g *Registry) Deregister(ctx context.Context, req *registryv1.DeregisterReq
 // ListDatacenters lists the datacenters this agent can reach: its own
 // first, then those of the WAN pool by estimated round-trip time. Like
 // Consul's, it needs no leader.
-func (g *Registry) ListDatacenters(ctx context.Context, _ *registryv1.ListDatacentersRequest) (*registryv1.ListDatacentersResponse, error) {
+func (g *Registry) ListDatacenters(ctx context.Context, req *registryv1.ListDatacentersRequest) (*registryv1.ListDatacentersResponse, error) {
+	if g.remotes != nil && g.remotes.viaServer && g.members != nil {
+		// A client agent knows no WAN pool: a server of its datacenter
+		// answers, or, with none reachable, its own datacenter alone.
+		if conn, err := g.remotes.server(ctx); err == nil {
+			if resp, err := registryv1.NewRegistryServiceClient(conn).ListDatacenters(ctx, req); err == nil {
+				return resp, nil
+			}
+		}
+		return &registryv1.ListDatacentersResponse{Datacenters: []string{g.datacenter}}, nil
+	}
 	if g.members == nil {
 		return &registryv1.ListDatacentersResponse{Datacenters: []string{g.datacenter}}, nil
 	}

@@ -21,6 +21,10 @@ import (
 type remotes struct {
 	local   string
 	members membershipv1.MembershipServiceClient // nil: no WAN pool
+	// viaServer: this is a client agent, which is in no WAN pool; a call
+	// for another datacenter goes to a server of its own, which forwards
+	// it, as Consul's clients do.
+	viaServer bool
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn // by address
@@ -30,11 +34,16 @@ func newRemotes(local string, members membershipv1.MembershipServiceClient) *rem
 	return &remotes{local: local, members: members, conns: map[string]*grpc.ClientConn{}}
 }
 
-// conn returns a connection to a server of dc, or nil for the local
-// datacenter, or ErrNoPathToDatacenter when no live server of dc is known.
+// conn returns a connection to a server of dc (for a client agent, to a
+// server of its own datacenter, which forwards the call), or nil for the
+// local datacenter, or ErrNoPathToDatacenter when no live server of dc is
+// known.
 func (r *remotes) conn(ctx context.Context, dc string) (grpc.ClientConnInterface, error) {
 	if dc == "" || dc == r.local {
 		return nil, nil
+	}
+	if r.viaServer {
+		return r.server(ctx)
 	}
 	return r.pick(ctx, true, dc, ErrNoPathToDatacenter)
 }

@@ -108,6 +108,7 @@ func New(datacenter string, kvConn grpc.ClientConnInterface, opts ...Option) (*R
 		reg.members = members.client
 	}
 	rem := newRemotes(datacenter, members.client)
+	rem.viaServer = o.registryConn == nil
 	reg.remotes = rem
 	return &Router{
 		datacenter: datacenter,

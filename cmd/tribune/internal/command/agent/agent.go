@@ -57,6 +57,7 @@ type flags struct {
 	joinWAN      multi
 	encrypt      string
 	gossip       string
+	gossipWAN    string
 	advertiseWAN string
 	reconnect    time.Duration
 	// leaveOnTerm: leave the pools on SIGTERM and SIGINT; by default
@@ -125,6 +126,7 @@ func (f *flags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.reconnect, "reconnect-timeout", 72*time.Hour, "How long a failed agent is kept, and retried, before it is reaped from the pool and the catalog (Consul's reconnect_timeout).")
 	fs.StringVar(&f.advertiseWAN, "advertise-wan", "", "The address other datacenters use for this server; -advertise by default.")
 	fs.StringVar(&f.gossip, "gossip", "lan", "Gossip timings: lan (Consul's), small (failures seen in seconds) or loopback (one machine; the default with -dev).")
+	fs.StringVar(&f.gossipWAN, "gossip-wan", "wan", "WAN gossip timings of a server: wan (Consul's: a datacenter cut off is seen in a minute or two), small or loopback (the -gossip profiles, for datacenters on one LAN or machine).")
 	fs.Var(&f.configFiles, "config-file", "A JSON file of service and check definitions (repeatable); reloaded on SIGHUP and `tribune reload`.")
 	fs.Var(&f.configDirs, "config-dir", "A directory of JSON service and check definitions (repeatable).")
 	fs.BoolVar(&f.enableScriptChecks, "enable-script-checks", false, "Allow checks that run commands (args).")
@@ -310,6 +312,7 @@ func (c *cmd) run(ctx context.Context, f flags) error {
 		"-serf-lan-port", strconv.Itoa(f.serfLANPort),
 		"-serf-wan-port", strconv.Itoa(f.serfWANPort),
 		"-gossip", gossip,
+		"-gossip-wan", f.gossipWAN,
 		"-reconnect-timeout", f.reconnect.String(),
 		"-grpc-addr", "unix://" + memberSock,
 		"-log-level", f.logLevel,

@@ -209,7 +209,7 @@ const gatewayGCPercent = 400
 func (c *cmd) membership(ctx context.Context, args []string) error {
 	cfg := membership.DefaultConfig()
 	fs := flag.NewFlagSet("service membership", flag.ContinueOnError)
-	var level, gossip string
+	var level, gossip, gossipWAN string
 	var join, joinWAN strings
 	fs.StringVar(&cfg.NodeName, "node", "", "This agent's node name.")
 	fs.StringVar(&cfg.NodeID, "node-id", "", "This agent's node ID.")
@@ -232,6 +232,7 @@ func (c *cmd) membership(ctx context.Context, args []string) error {
 	fs.BoolVar(&cfg.LeaveOnTerminate, "leave-on-terminate", false, "Leave the pools gracefully when stopped (SIGTERM, SIGINT); otherwise just stop.")
 	fs.DurationVar(&cfg.ReconnectTimeout, "reconnect-timeout", cfg.ReconnectTimeout, "How long a failed member is kept before it is reaped.")
 	fs.StringVar(&gossip, "gossip", "lan", "Gossip timings: lan (Consul's), small (a small cluster: failures seen in seconds) or loopback (one machine).")
+	fs.StringVar(&gossipWAN, "gossip-wan", "wan", "WAN gossip timings of a server: wan (Consul's), small or loopback (the -gossip profiles, for datacenters a LAN apart).")
 	fs.StringVar(&cfg.ListenAddress, "grpc-addr", "", "The address of the gRPC API: unix:///path or host:port.")
 	fs.StringVar(&level, "log-level", "info", "Log level: trace, debug, info, warn, error.")
 	if err := c.parse(fs, args); err != nil {
@@ -253,6 +254,15 @@ func (c *cmd) membership(ctx context.Context, args []string) error {
 		cfg.LAN.Gossip = membership.LoopbackGossip()
 	default:
 		return fmt.Errorf("-gossip: %q is not lan, small or loopback", gossip)
+	}
+	switch gossipWAN {
+	case "wan":
+	case "small":
+		cfg.WAN.Gossip = membership.SmallClusterGossip()
+	case "loopback":
+		cfg.WAN.Gossip = membership.LoopbackGossip()
+	default:
+		return fmt.Errorf("-gossip-wan: %q is not wan, small or loopback", gossipWAN)
 	}
 	cfg.Build = release.Version
 	cfg.RetryJoin, cfg.RetryJoinWAN, cfg.Logger = join, joinWAN, log
