@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,4 +129,56 @@ func TestBootstrapExpectCluster(t *testing.T) {
 		return nil
 	}, output)
 	agenttest.Eventually(t, 20*time.Second, func() error { return readAll(rest) }, output)
+}
+
+// TestReplaceDeadServer kills one of three servers and starts a fresh one
+// in its place with the same -bootstrap-expect 3: it sees exactly three
+// alive servers, as at the first bootstrap, but its peers report the
+// cluster they formed, so it joins that cluster (the leaders add it to
+// both shards) instead of bootstrapping a second one beside it.
+func TestReplaceDeadServer(t *testing.T) {
+	s1 := agenttest.StartServer(t, "", 3, "", "-node", "s1")
+	agenttest.Eventually(t, 20*time.Second, func() error {
+		_, err := consulClient(t, s1).Agent().Members(false)
+		return err
+	}, s1.Output)
+	s2 := agenttest.StartServer(t, "", 3, s1.LAN(), "-node", "s2")
+	s3 := agenttest.StartServer(t, "", 3, s1.LAN(), "-node", "s3")
+	output := func() string { return s1.Output() + s2.Output() + s3.Output() }
+	agenttest.Eventually(t, 60*time.Second, func() error {
+		_, err := consulClient(t, s1).KV().Put(&api.KVPair{Key: "before", Value: []byte("v")}, nil)
+		return err
+	}, output)
+	if _, err := consulClient(t, s1).Catalog().Register(&api.CatalogRegistration{Node: "ext", Address: "10.0.0.1"}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	s3.Kill()
+	s4 := agenttest.StartServer(t, "", 3, s1.LAN(), "-node", "s4")
+	output = func() string { return s1.Output() + s2.Output() + s4.Output() }
+	// s4 holds the data written before it came, in both shards, read from
+	// its own replicas; the cluster counts four servers, s3 among them.
+	c4 := consulClient(t, s4)
+	agenttest.Eventually(t, 60*time.Second, func() error {
+		p, _, err := c4.KV().Get("before", &api.QueryOptions{AllowStale: true})
+		if err != nil || p == nil {
+			return fmt.Errorf("s4's KV replica: %+v %v", p, err)
+		}
+		nodes, _, err := c4.Catalog().Nodes(&api.QueryOptions{AllowStale: true})
+		if err != nil || !slices.ContainsFunc(nodes, func(n *api.Node) bool { return n.Node == "ext" }) {
+			return fmt.Errorf("s4's catalog replica: %d nodes %v", len(nodes), err)
+		}
+		peers, err := consulClient(t, s1).Status().Peers()
+		if err != nil || len(peers) != 4 {
+			return fmt.Errorf("peers: %v %v", peers, err)
+		}
+		return nil
+	}, output)
+	if !strings.Contains(s4.Output(), "reports an existing cluster") || strings.Contains(s4.Output(), "bootstrapping the shard") {
+		t.Fatalf("s4 did not join the existing cluster:\n%s", s4.Output())
+	}
+	// Three of the four are alive: a quorum, so writes go on.
+	if _, err := c4.KV().Put(&api.KVPair{Key: "after", Value: []byte("v")}, nil); err != nil {
+		t.Fatal(err)
+	}
 }

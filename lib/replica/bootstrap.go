@@ -22,6 +22,7 @@ const (
 	tagDatacenter = "dc"
 	tagID         = "id"
 	tagExpect     = "expect"
+	tagGRPC       = "grpc"
 	roleServer    = "consul"
 )
 
@@ -36,6 +37,9 @@ type Server struct {
 	Alive, Left bool
 	Expect      int
 	RaftAddress string
+	// GRPCAddress is the agent's public gRPC address (its "grpc" tag, with
+	// the member's address for a wildcard host); empty when unknown.
+	GRPCAddress string
 }
 
 // ServerFromMember reads a gossip member: its name, address, liveness
@@ -49,7 +53,57 @@ func ServerFromMember(name, addr string, alive, left bool, tags map[string]strin
 	}
 	expect, _ := strconv.Atoi(tags[tagExpect])
 	return Server{Name: name, NodeID: tags[tagID], Datacenter: tags[tagDatacenter], Alive: alive, Left: left,
-		Expect: expect, RaftAddress: net.JoinHostPort(addr, tags[portTag])}, true
+		Expect: expect, RaftAddress: net.JoinHostPort(addr, tags[portTag]), GRPCAddress: grpcAddress(addr, tags[tagGRPC])}, true
+}
+
+// grpcAddress is where a member serves its public gRPC API: its grpc tag,
+// with the member's gossip address when the tag's host is a wildcard.
+func grpcAddress(addr, tag string) string {
+	host, port, err := net.SplitHostPort(tag)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = addr
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// PeerConfiguration returns the replica IDs of the shard's configuration
+// as server s knows it (none while s waits for its own bootstrap).
+type PeerConfiguration func(ctx context.Context, s Server) ([]uint64, error)
+
+// existingCluster decides, from what the other servers of a planned
+// bootstrap report, whether the bootstrap may go on, as Consul's servers
+// ask their peers before they bootstrap: a peer whose configuration is
+// the planned one bootstrapped with the same plan a moment earlier, and
+// this server bootstraps too (the same initial members everywhere); a
+// peer with any other configuration belongs to a cluster formed before
+// (this server replaces a dead one, say), which this one must join
+// instead of forming a second. reports holds each asked server's replica
+// IDs by name.
+func existingCluster(initial map[uint64]string, reports map[string][]uint64) (join bool, why string) {
+	names := make([]string, 0, len(reports))
+	for n := range reports {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		ids := reports[n]
+		if len(ids) == 0 {
+			continue
+		}
+		same := len(ids) == len(initial)
+		for _, id := range ids {
+			if _, ok := initial[id]; !ok {
+				same = false
+			}
+		}
+		if !same {
+			return true, fmt.Sprintf("server %s reports an existing cluster of %d servers", n, len(ids))
+		}
+	}
+	return false, ""
 }
 
 // ListServers returns the servers of the LAN gossip pool.
@@ -109,8 +163,10 @@ func Plan(servers []Server, dc string, expect int, selfNodeID, selfAddr string) 
 	return initial, false, ""
 }
 
-// waitBootstrap polls list until Plan says how to start.
-func waitBootstrap(ctx context.Context, list ListServers, dc string, expect int, selfNodeID, selfAddr string,
+// waitBootstrap polls list until Plan says how to start and, before a
+// bootstrap, asks the other servers of the plan through peers whether a
+// cluster exists already (see existingCluster).
+func waitBootstrap(ctx context.Context, list ListServers, peers PeerConfiguration, dc string, expect int, selfNodeID, selfAddr string,
 	every time.Duration, log *slog.Logger) (map[uint64]string, bool, error) {
 	lastWhy := ""
 	for {
@@ -120,6 +176,18 @@ func waitBootstrap(ctx context.Context, list ListServers, dc string, expect int,
 			why = "waiting for the membership service: " + err.Error()
 		} else {
 			initial, join, wait := Plan(servers, dc, expect, selfNodeID, selfAddr)
+			if wait == "" && initial != nil && peers != nil {
+				reports, err := askPeers(ctx, peers, servers, dc, selfNodeID)
+				switch {
+				case err != nil:
+					wait = err.Error()
+				default:
+					if j, reason := existingCluster(initial, reports); j {
+						log.Info("bootstrap-expect: "+reason+": joining it; its leader adds this server", "expect", expect)
+						return nil, true, nil
+					}
+				}
+			}
 			if wait == "" {
 				return initial, join, nil
 			}
@@ -136,6 +204,29 @@ func waitBootstrap(ctx context.Context, list ListServers, dc string, expect int,
 		}
 	}
 }
+
+// askPeers asks every other alive server of dc with a gRPC address for its
+// configuration of the shard; an error names the first that did not
+// answer.
+func askPeers(ctx context.Context, peers PeerConfiguration, servers []Server, dc, selfNodeID string) (map[string][]uint64, error) {
+	reports := map[string][]uint64{}
+	for _, s := range servers {
+		if !s.Alive || s.Datacenter != dc || s.NodeID == selfNodeID || s.GRPCAddress == "" {
+			continue
+		}
+		actx, cancel := context.WithTimeout(ctx, peerTimeout)
+		ids, err := peers(actx, s)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("waiting to learn whether server %s has a cluster already: %w", s.Name, err)
+		}
+		reports[s.Name] = ids
+	}
+	return reports, nil
+}
+
+// peerTimeout bounds one question to a peer before a bootstrap.
+const peerTimeout = 2 * time.Second
 
 // AddReplica adds a voting replica at addr to the shard. Only the leader
 // can; elsewhere it fails.

@@ -1,11 +1,13 @@
 package replica
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tribune/tribune/lib/nodeid"
 )
@@ -145,4 +147,60 @@ func TestPendingReplica(t *testing.T) {
 	}
 	r.Close()
 	r.Close()
+}
+
+func TestExistingCluster(t *testing.T) {
+	initial := map[uint64]string{1: "a:1", 2: "b:1", 3: "c:1"}
+	for _, tc := range []struct {
+		name    string
+		reports map[string][]uint64
+		join    bool
+	}{
+		{"nobody bootstrapped yet", map[string][]uint64{"b": nil, "c": {}}, false},
+		{"a peer bootstrapped with the same plan", map[string][]uint64{"b": {3, 1, 2}, "c": nil}, false},
+		{"a peer has a dead server this one replaces", map[string][]uint64{"b": {1, 2, 4}, "c": nil}, true},
+		{"a peer's cluster has grown", map[string][]uint64{"b": {1, 2, 3, 4}}, true},
+		{"a peer's cluster is smaller", map[string][]uint64{"c": {1, 2}}, true},
+		{"nobody asked", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			join, why := existingCluster(initial, tc.reports)
+			if join != tc.join || (join && why == "") {
+				t.Fatalf("existingCluster = %v %q, want join %v", join, why, tc.join)
+			}
+		})
+	}
+}
+
+func TestWaitBootstrapAsksPeers(t *testing.T) {
+	srv := func(name string) Server {
+		return Server{Name: name, NodeID: name, Datacenter: "dc1", Alive: true, Expect: 3, RaftAddress: name + ":1", GRPCAddress: name + ":2"}
+	}
+	list := func(context.Context) ([]Server, error) { return []Server{srv("a"), srv("b"), srv("c")}, nil }
+	log := slog.New(slog.DiscardHandler)
+
+	// b belongs to a cluster with a server this one does not know: join.
+	peers := func(_ context.Context, s Server) ([]uint64, error) {
+		if s.Name == "b" {
+			return []uint64{nodeid.ReplicaID("b"), nodeid.ReplicaID("c"), 99}, nil
+		}
+		return nil, nil
+	}
+	initial, join, err := waitBootstrap(t.Context(), list, peers, "dc1", 3, "a", "a:1", time.Millisecond, log)
+	if err != nil || !join || initial != nil {
+		t.Fatalf("with an existing cluster: %v %v %v", initial, join, err)
+	}
+
+	// A peer that does not answer holds the bootstrap back until it does.
+	calls := 0
+	peers = func(_ context.Context, s Server) ([]uint64, error) {
+		if calls++; calls < 3 {
+			return nil, errors.New("connection refused")
+		}
+		return nil, nil
+	}
+	initial, join, err = waitBootstrap(t.Context(), list, peers, "dc1", 3, "a", "a:1", time.Millisecond, log)
+	if err != nil || join || len(initial) != 3 || calls < 4 {
+		t.Fatalf("after a silent peer: %v %v %v (%d calls)", initial, join, err, calls)
+	}
 }

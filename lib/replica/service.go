@@ -41,6 +41,11 @@ type ServiceConfig struct {
 	// Servers lists the LAN pool's servers with this shard's Raft
 	// addresses; required with BootstrapExpect > 1.
 	Servers ListServers
+	// Peers asks a server which replicas its copy of the shard has, so
+	// that a server without Raft data joins a cluster that exists rather
+	// than bootstrap one beside it (a server replacing a dead one); nil
+	// asks nobody. See PeerConfigurations.
+	Peers PeerConfiguration
 	// BootstrapPoll is how often Servers is polled, before the bootstrap
 	// and by the leader afterwards.
 	BootstrapPoll time.Duration
@@ -155,7 +160,7 @@ func startReplica(ctx context.Context, name string, cfg ServiceConfig, r *Replic
 		initial = map[uint64]string{r.cfg.ReplicaID: cfg.RaftAddress}
 	case cfg.BootstrapExpect > 1:
 		var err error
-		initial, join, err = waitBootstrap(ctx, cfg.Servers, cfg.Datacenter, cfg.BootstrapExpect,
+		initial, join, err = waitBootstrap(ctx, cfg.Servers, cfg.Peers, cfg.Datacenter, cfg.BootstrapExpect,
 			cfg.NodeID, cfg.RaftAddress, poll, log)
 		if err != nil {
 			return err

@@ -17,6 +17,7 @@ import (
 	"github.com/tribune/tribune/lib/replica"
 	"github.com/tribune/tribune/lib/rpc"
 	membershipv1 "github.com/tribune/tribune/sdk/go/tribune/membership/v1"
+	statusv1 "github.com/tribune/tribune/sdk/go/tribune/status/v1"
 	"github.com/tribune/tribune/services/kv/fsm"
 	"github.com/tribune/tribune/services/kv/server"
 )
@@ -60,6 +61,7 @@ func Run(ctx context.Context, cfg Config) error {
 		gossip = Servers(membershipv1.NewMembershipServiceClient(conn), KVPortTag)
 		if cfg.BootstrapExpect > 1 {
 			cfg.Servers = gossip
+			cfg.Peers = replica.PeerConfigurations(statusv1.Shard_SHARD_KV)
 		}
 	}
 	hub := blocking.NewHub()

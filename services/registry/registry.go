@@ -20,6 +20,7 @@ import (
 	"github.com/tribune/tribune/lib/rpc"
 	membershipv1 "github.com/tribune/tribune/sdk/go/tribune/membership/v1"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
+	statusv1 "github.com/tribune/tribune/sdk/go/tribune/status/v1"
 	"github.com/tribune/tribune/services/registry/fsm"
 	"github.com/tribune/tribune/services/registry/server"
 )
@@ -88,6 +89,7 @@ func Run(ctx context.Context, cfg Config) error {
 		gossip = replica.GossipServers(members, "port")
 		if cfg.BootstrapExpect > 1 {
 			cfg.Servers = gossip
+			cfg.Peers = replica.PeerConfigurations(statusv1.Shard_SHARD_REGISTRY)
 		}
 	}
 	hub := blocking.NewHub()
