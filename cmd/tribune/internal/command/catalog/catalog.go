@@ -11,7 +11,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/hashicorp/consul/api"
 
@@ -123,37 +122,4 @@ func mapToKV(m map[string]string, joiner string) string {
 		r[i] = k + "=" + m[k]
 	}
 	return strings.Join(r, joiner)
-}
-
-// columnize aligns rows as github.com/ryanuber/columnize's Format does
-// with its default configuration, which Consul's CLI uses for tables: cells
-// are trimmed, every column but a row's last is padded to the column's
-// widest cell and followed by two spaces, and the result has no final
-// newline.
-func columnize(rows [][]string) string {
-	var widths []int
-	for _, row := range rows {
-		for i, cell := range row {
-			l := utf8.RuneCountInString(strings.TrimSpace(cell))
-			if i >= len(widths) {
-				widths = append(widths, l)
-			} else if l > widths[i] {
-				widths[i] = l
-			}
-		}
-	}
-	var b strings.Builder
-	for _, row := range rows {
-		for i, cell := range row {
-			cell = strings.TrimSpace(cell)
-			b.WriteString(cell)
-			if i == len(row)-1 {
-				b.WriteByte('\n')
-				continue
-			}
-			b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell)))
-			b.WriteString("  ")
-		}
-	}
-	return strings.TrimSuffix(b.String(), "\n")
 }

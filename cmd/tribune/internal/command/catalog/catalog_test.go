@@ -705,28 +705,6 @@ func TestAgentDown(t *testing.T) {
 	}
 }
 
-func TestColumnize(t *testing.T) {
-	tests := []struct {
-		name string
-		rows [][]string
-		want string
-	}{
-		{name: "empty", rows: nil, want: ""},
-		{name: "one column", rows: [][]string{{"a"}, {"bcd"}}, want: "a\nbcd"},
-		{name: "trimmed and padded", rows: [][]string{{" a ", "b"}, {"ccc", " d "}}, want: "a    b\nccc  d"},
-		{name: "runes", rows: [][]string{{"né", "x"}, {"abc", "y"}}, want: "né   x\nabc  y"},
-		{name: "empty last cell keeps glue", rows: [][]string{{"a", ""}, {"bb", "c"}}, want: "a   \nbb  c"},
-		{name: "short row", rows: [][]string{{"a", "b", "c"}, {"dddd"}}, want: "a     b  c\ndddd"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := columnize(tt.rows); got != tt.want {
-				t.Errorf("columnize = %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestShortID(t *testing.T) {
 	for id, want := range map[string]string{
 		"1b662d97-8b5c-3cc2-0ac0-96f55ad423b5": "1b662d97",

@@ -109,7 +109,7 @@ func formatNodes(nodes []*api.Node, detailed bool) string {
 		}
 		rows = append(rows, []string{n.Node, shortID(n.ID), n.Address, n.Datacenter})
 	}
-	return columnize(rows)
+	return command.Columnize(rows)
 }
 
 // shortID is a node ID up to its first "-": a UUID's first group, the

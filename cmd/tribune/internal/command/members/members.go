@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/hashicorp/consul/api"
 
@@ -33,10 +32,6 @@ const (
 	roleServer = api.MemberTagValueRoleServer // "consul"
 	roleClient = api.MemberTagValueRoleClient // "node"
 )
-
-// delim separates a row's cells before they are aligned, as Consul's CLI
-// does (the ASCII unit separator, which no cell holds).
-const delim = "\x1f"
 
 type cmd struct {
 	io       command.IO
@@ -124,7 +119,7 @@ func (c *cmd) Run(ctx context.Context, args []string) int {
 	} else {
 		rows = standardRows(kept)
 	}
-	fmt.Fprintln(c.io.Out, columnize(rows))
+	fmt.Fprintln(c.io.Out, command.Columnize(rows))
 	return 0
 }
 
@@ -246,46 +241,6 @@ func detailedRows(members []*api.AgentMember) [][]string {
 		rows = append(rows, []string{m.Name, address(m), statusString(m.Status), strings.Join(pairs, ",")})
 	}
 	return rows
-}
-
-// columnize aligns rows as github.com/ryanuber/columnize's Format does
-// with Consul's configuration: cells are trimmed, every column but a row's
-// last is padded to the column's widest cell and followed by two spaces,
-// and the result has no final newline.
-func columnize(rows [][]string) string {
-	var widths []int
-	for _, row := range rows {
-		for i, cell := range row {
-			l := utf8.RuneCountInString(cleanCell(cell))
-			if i >= len(widths) {
-				widths = append(widths, l)
-			} else if l > widths[i] {
-				widths[i] = l
-			}
-		}
-	}
-	var b strings.Builder
-	for _, row := range rows {
-		for i, cell := range row {
-			cell = cleanCell(cell)
-			b.WriteString(cell)
-			if i == len(row)-1 {
-				b.WriteByte('\n')
-				continue
-			}
-			b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell)))
-			b.WriteString("  ")
-		}
-	}
-	return strings.TrimSuffix(b.String(), "\n")
-}
-
-// cleanCell trims a cell as columnize does. Consul joins a row's cells
-// with the unit separator and columnize splits them again, so a cell
-// holding one (a tag's value, say) spills into the next columns there;
-// here it becomes a space instead.
-func cleanCell(s string) string {
-	return strings.TrimSpace(strings.ReplaceAll(s, delim, " "))
 }
 
 const help = `

@@ -231,28 +231,6 @@ func TestSortOrder(t *testing.T) {
 	}
 }
 
-func TestColumnize(t *testing.T) {
-	tests := []struct {
-		name string
-		rows [][]string
-		want string
-	}{
-		{name: "empty", rows: nil, want: ""},
-		{name: "trims and pads", rows: [][]string{{" a ", "bb", "c"}, {"dddd", "e", "ff"}},
-			want: "a     bb  c\ndddd  e   ff"},
-		{name: "short row", rows: [][]string{{"a", "b", "c"}, {"dddd"}}, want: "a     b  c\ndddd"},
-		{name: "runes", rows: [][]string{{"nœud", "x"}, {"n", "y"}}, want: "nœud  x\nn     y"},
-		{name: "unit separator", rows: [][]string{{"a\x1fb", "c"}}, want: "a b  c"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := columnize(tt.rows); got != tt.want {
-				t.Errorf("columnize = %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestHTTPAddrFromEnv(t *testing.T) {
 	f, srv := newFakeAgent(t)
 	var out, errb bytes.Buffer

@@ -7,8 +7,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/hashicorp/consul/api"
 
@@ -126,7 +124,7 @@ func listPeers(ctx context.Context, cl *api.Client, stale bool) (string, error) 
 		}
 		rows = append(rows, []string{s.Node, s.ID, s.Address, state, fmt.Sprint(s.Voter), protocol})
 	}
-	return columnize(rows), nil
+	return command.Columnize(rows), nil
 }
 
 // removePeerCmd is `tribune operator raft remove-peer`.
@@ -197,35 +195,4 @@ func removePeer(ctx context.Context, cl *api.Client, address, id string) error {
 		return cl.Operator().RaftRemovePeerByAddress(address, w)
 	}
 	return cl.Operator().RaftRemovePeerByID(id, w)
-}
-
-// columnize aligns rows as github.com/ryanuber/columnize does with
-// Consul's configuration: every column but a row's last is padded to the
-// column's widest cell and followed by two spaces; no final newline.
-func columnize(rows [][]string) string {
-	var widths []int
-	for _, row := range rows {
-		for i, cell := range row {
-			l := utf8.RuneCountInString(strings.TrimSpace(cell))
-			if i >= len(widths) {
-				widths = append(widths, l)
-			} else if l > widths[i] {
-				widths[i] = l
-			}
-		}
-	}
-	var b strings.Builder
-	for _, row := range rows {
-		for i, cell := range row {
-			cell = strings.TrimSpace(cell)
-			b.WriteString(cell)
-			if i == len(row)-1 {
-				b.WriteByte('\n')
-				continue
-			}
-			b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell)))
-			b.WriteString("  ")
-		}
-	}
-	return strings.TrimSuffix(b.String(), "\n")
 }
