@@ -32,21 +32,9 @@ func TestBootstrapExpectCluster(t *testing.T) {
 
 	// One leader, three peers, the same on every server.
 	var leader string
-	agenttest.Eventually(t, 40*time.Second, func() error {
-		leader = ""
-		for _, s := range servers {
-			st := consulClient(t, s).Status()
-			peers, err := st.Peers()
-			if err != nil || len(peers) != 3 {
-				return fmt.Errorf("peers on %s: %v %v", s.HTTP, peers, err)
-			}
-			l, err := st.Leader()
-			if err != nil || l == "" || (leader != "" && l != leader) {
-				return fmt.Errorf("leader on %s: %q (others %q) %v", s.HTTP, l, leader, err)
-			}
-			leader = l
-		}
-		return nil
+	agenttest.Eventually(t, 40*time.Second, func() (err error) {
+		leader, err = agreedLeader(t, servers, 3)
+		return err
 	}, output)
 
 	// The KV shard elects its own leader; each server's first forwarded
@@ -110,17 +98,7 @@ func TestBootstrapExpectCluster(t *testing.T) {
 	}
 	servers[i].Kill()
 	rest := slices.Delete(slices.Clone(servers), i, i+1)
-	agenttest.Eventually(t, 20*time.Second, func() error {
-		var got string
-		for _, s := range rest {
-			l, err := consulClient(t, s).Status().Leader()
-			if err != nil || l == "" || l == leader || (got != "" && l != got) {
-				return fmt.Errorf("leader on %s after the kill: %q (was %q, other %q) %v", s.HTTP, l, leader, got, err)
-			}
-			got = l
-		}
-		return nil
-	}, output)
+	agenttest.Eventually(t, 20*time.Second, func() error { return newLeader(t, rest, leader) }, output)
 	agenttest.Eventually(t, 20*time.Second, func() error {
 		if _, err := consulClient(t, rest[0]).KV().Put(&api.KVPair{Key: "after", Value: []byte("after")}, nil); err != nil {
 			return err
@@ -181,4 +159,37 @@ func TestReplaceDeadServer(t *testing.T) {
 	if _, err := c4.KV().Put(&api.KVPair{Key: "after", Value: []byte("v")}, nil); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// agreedLeader returns the leader every one of servers reports, once each
+// also reports peers Raft peers; an error says who disagrees.
+func agreedLeader(t *testing.T, servers []*agenttest.Agent, peers int) (string, error) {
+	leader := ""
+	for _, s := range servers {
+		st := consulClient(t, s).Status()
+		p, err := st.Peers()
+		if err != nil || len(p) != peers {
+			return "", fmt.Errorf("peers on %s: %v %v", s.HTTP, p, err)
+		}
+		l, err := st.Leader()
+		if err != nil || l == "" || (leader != "" && l != leader) {
+			return "", fmt.Errorf("leader on %s: %q (others %q) %v", s.HTTP, l, leader, err)
+		}
+		leader = l
+	}
+	return leader, nil
+}
+
+// newLeader checks that every one of servers reports the same leader, and
+// not old.
+func newLeader(t *testing.T, servers []*agenttest.Agent, old string) error {
+	var got string
+	for _, s := range servers {
+		l, err := consulClient(t, s).Status().Leader()
+		if err != nil || l == "" || l == old || (got != "" && l != got) {
+			return fmt.Errorf("leader on %s after the kill: %q (was %q, other %q) %v", s.HTTP, l, old, got, err)
+		}
+		got = l
+	}
+	return nil
 }

@@ -98,21 +98,9 @@ func TestFaults(t *testing.T) {
 	servers := []*agenttest.Agent{s1, s2, s3}
 	output := func() string { return s1.Output() + s2.Output() + s3.Output() }
 	var leader string
-	agenttest.Eventually(t, 60*time.Second, func() error {
-		leader = ""
-		for _, s := range servers {
-			st := consulClient(t, s).Status()
-			peers, err := st.Peers()
-			if err != nil || len(peers) != 3 {
-				return fmt.Errorf("peers on %s: %v %v", s.HTTP, peers, err)
-			}
-			l, err := st.Leader()
-			if err != nil || l == "" || (leader != "" && l != leader) {
-				return fmt.Errorf("leader on %s: %q (others %q) %v", s.HTTP, l, leader, err)
-			}
-			leader = l
-		}
-		return nil
+	agenttest.Eventually(t, 60*time.Second, func() (err error) {
+		leader, err = agreedLeader(t, servers, 3)
+		return err
 	}, output)
 	li := slices.IndexFunc(servers, func(s *agenttest.Agent) bool { return leader == "127.0.0.1:"+strconv.Itoa(s.ServerPort) })
 	if li < 0 {
@@ -206,17 +194,7 @@ func TestFaults(t *testing.T) {
 		wg.Wait()
 
 		// A new leader among the others.
-		agenttest.Eventually(t, 20*time.Second, func() error {
-			var got string
-			for _, s := range rest {
-				l, err := consulClient(t, s).Status().Leader()
-				if err != nil || l == "" || l == leader || (got != "" && l != got) {
-					return fmt.Errorf("leader on %s after the kill: %q (was %q, other %q) %v", s.HTTP, l, leader, got, err)
-				}
-				got = l
-			}
-			return nil
-		}, output)
+		agenttest.Eventually(t, 20*time.Second, func() error { return newLeader(t, rest, leader) }, output)
 		// Every acknowledged registration is there, read on each server.
 		sort.Strings(acked)
 		for _, s := range rest {
