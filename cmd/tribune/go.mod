@@ -34,7 +34,6 @@ require (
 	github.com/hashicorp/go-rootcerts v1.0.2 // indirect
 	github.com/hashicorp/go-sockaddr v1.0.7 // indirect
 	github.com/hashicorp/golang-lru v1.0.2 // indirect
-	github.com/hashicorp/memberlist v0.6.0 // indirect
 	github.com/hashicorp/serf v0.10.4 // indirect
 	github.com/klauspost/compress v1.18.7 // indirect
 	github.com/kr/pretty v0.3.1 // indirect
@@ -71,6 +70,7 @@ require (
 
 require (
 	github.com/hashicorp/consul/api v1.34.5
+	github.com/hashicorp/memberlist v0.6.0
 	github.com/tribune/tribune/lib v0.0.0
 	github.com/tribune/tribune/sdk/go v0.0.0
 	github.com/tribune/tribune/services/gateway v0.0.0

@@ -12,6 +12,8 @@ import (
 	"os"
 	"runtime/debug"
 
+	"github.com/hashicorp/memberlist"
+
 	"github.com/tribune/tribune/cmd/tribune/internal/command"
 	"github.com/tribune/tribune/cmd/tribune/internal/release"
 	"github.com/tribune/tribune/lib/blocking"
@@ -246,27 +248,30 @@ func (c *cmd) membership(ctx context.Context, args []string) error {
 	if cfg.WAN.AdvertiseAddr == "" {
 		cfg.WAN.AdvertiseAddr = cfg.LAN.AdvertiseAddr
 	}
-	switch gossip {
-	case "lan":
-	case "small":
-		cfg.LAN.Gossip = membership.SmallClusterGossip()
-	case "loopback":
-		cfg.LAN.Gossip = membership.LoopbackGossip()
-	default:
-		return fmt.Errorf("-gossip: %q is not lan, small or loopback", gossip)
+	if cfg.LAN.Gossip, err = gossipProfile("-gossip", "lan", gossip); err != nil {
+		return err
 	}
-	switch gossipWAN {
-	case "wan":
-	case "small":
-		cfg.WAN.Gossip = membership.SmallClusterGossip()
-	case "loopback":
-		cfg.WAN.Gossip = membership.LoopbackGossip()
-	default:
-		return fmt.Errorf("-gossip-wan: %q is not wan, small or loopback", gossipWAN)
+	if cfg.WAN.Gossip, err = gossipProfile("-gossip-wan", "wan", gossipWAN); err != nil {
+		return err
 	}
 	cfg.Build = release.Version
 	cfg.RetryJoin, cfg.RetryJoinWAN, cfg.Logger = join, joinWAN, log
 	return membership.Run(ctx, cfg)
+}
+
+// gossipProfile returns the memberlist timings a -gossip or -gossip-wan
+// value names: nil (the pool's own defaults, Consul's) for def, or one of
+// the membership service's presets.
+func gossipProfile(flagName, def, name string) (*memberlist.Config, error) {
+	switch name {
+	case def:
+		return nil, nil
+	case "small":
+		return membership.SmallClusterGossip(), nil
+	case "loopback":
+		return membership.LoopbackGossip(), nil
+	}
+	return nil, fmt.Errorf("%s: %q is not %s, small or loopback", flagName, name, def)
 }
 
 func (c *cmd) gateway(ctx context.Context, args []string) error {
