@@ -18,15 +18,7 @@ import (
 // joins later; the SIGKILL of the leader's server leaves the others a new
 // leader and every acknowledged write.
 func TestBootstrapExpectCluster(t *testing.T) {
-	s1 := agenttest.StartServer(t, "", 3, "", "-node", "s1")
-	// The others join s1's gossip once it listens (retry-join retries only
-	// every 30 s).
-	agenttest.Eventually(t, 20*time.Second, func() error {
-		_, err := consulClient(t, s1).Agent().Members(false)
-		return err
-	}, s1.Output)
-	s2 := agenttest.StartServer(t, "", 3, s1.LAN(), "-node", "s2")
-	s3 := agenttest.StartServer(t, "", 3, s1.LAN(), "-node", "s3")
+	s1, s2, s3 := startThreeServers(t)
 	servers := []*agenttest.Agent{s1, s2, s3}
 	output := func() string { return s1.Output() + s2.Output() + s3.Output() }
 
@@ -115,13 +107,7 @@ func TestBootstrapExpectCluster(t *testing.T) {
 // cluster they formed, so it joins that cluster (the leaders add it to
 // both shards) instead of bootstrapping a second one beside it.
 func TestReplaceDeadServer(t *testing.T) {
-	s1 := agenttest.StartServer(t, "", 3, "", "-node", "s1")
-	agenttest.Eventually(t, 20*time.Second, func() error {
-		_, err := consulClient(t, s1).Agent().Members(false)
-		return err
-	}, s1.Output)
-	s2 := agenttest.StartServer(t, "", 3, s1.LAN(), "-node", "s2")
-	s3 := agenttest.StartServer(t, "", 3, s1.LAN(), "-node", "s3")
+	s1, s2, s3 := startThreeServers(t)
 	output := func() string { return s1.Output() + s2.Output() + s3.Output() }
 	agenttest.Eventually(t, 60*time.Second, func() error {
 		_, err := consulClient(t, s1).KV().Put(&api.KVPair{Key: "before", Value: []byte("v")}, nil)
@@ -159,6 +145,21 @@ func TestReplaceDeadServer(t *testing.T) {
 	if _, err := c4.KV().Put(&api.KVPair{Key: "after", Value: []byte("v")}, nil); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// startThreeServers starts s1, s2 and s3 with -bootstrap-expect 3, the
+// other two joining s1.
+func startThreeServers(t *testing.T) (s1, s2, s3 *agenttest.Agent) {
+	s1 = agenttest.StartServer(t, "", 3, "", "-node", "s1")
+	// The others join s1's gossip once it listens (retry-join retries only
+	// every 30 s).
+	agenttest.Eventually(t, 20*time.Second, func() error {
+		_, err := consulClient(t, s1).Agent().Members(false)
+		return err
+	}, s1.Output)
+	s2 = agenttest.StartServer(t, "", 3, s1.LAN(), "-node", "s2")
+	s3 = agenttest.StartServer(t, "", 3, s1.LAN(), "-node", "s3")
+	return s1, s2, s3
 }
 
 // agreedLeader returns the leader every one of servers reports, once each
