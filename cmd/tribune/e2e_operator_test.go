@@ -173,8 +173,10 @@ func TestOperatorRaft(t *testing.T) {
 	if err := gone.Wait(30 * time.Second); err != nil {
 		t.Fatalf("the agent that left: %v\n%s", err, gone.Output())
 	}
+	goneName := ""
 	for n, a := range names {
 		if a == gone {
+			goneName = n
 			delete(names, n)
 		}
 	}
@@ -215,6 +217,34 @@ func TestOperatorRaft(t *testing.T) {
 		}
 		return nil
 	}, output)
+
+	// The server that left starts again on its data directory, as a
+	// Consul server rejoins after a leave: it sets its Raft data aside,
+	// takes a new node ID, and both shards' leaders add it again; it then
+	// holds what was written while it was away.
+	oldID := nodeID(t, gone)
+	gone.Rerun()
+	names[goneName] = gone
+	all := append(slices.Clone(rest), gone)
+	output = func() string { return rest[0].Output() + rest[1].Output() + gone.Output() }
+	agenttest.Eventually(t, 60*time.Second, func() error {
+		if _, err := sameConfiguration(t, all, names, false); err != nil {
+			return err
+		}
+		if _, err := sameConfiguration(t, all, names, true); err != nil {
+			return err
+		}
+		for _, w := range rest {
+			p, _, err := consulClient(t, gone).KV().Get("after-leave/"+w.HTTP, &api.QueryOptions{AllowStale: true})
+			if err != nil || p == nil {
+				return fmt.Errorf("the returning server's KV replica: after-leave/%s: %+v %v", w.HTTP, p, err)
+			}
+		}
+		return nil
+	}, output)
+	if nodeID(t, gone) == oldID || !strings.Contains(gone.Output(), "This server left its cluster") {
+		t.Fatalf("the returning server kept node ID %s or did not say why it starts afresh:\n%s", oldID, gone.Output())
+	}
 }
 
 // sameConfiguration checks that every server reports the same Raft

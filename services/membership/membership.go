@@ -26,6 +26,7 @@ import (
 	"github.com/hashicorp/serf/serf"
 
 	"github.com/tribune/tribune/lib/nodeid"
+	"github.com/tribune/tribune/lib/retire"
 	"github.com/tribune/tribune/lib/rpc"
 	"github.com/tribune/tribune/services/membership/server"
 	"github.com/tribune/tribune/services/membership/tags"
@@ -528,6 +529,9 @@ func (a *Agent) Leave(ctx context.Context) error {
 			return
 		}
 		a.leaving = true
+		// A server that leaves while others are there is removed from the
+		// Raft shards: note it, so that it comes back as a new server.
+		retireData := a.cfg.Server && a.cfg.DataDir != "" && a.otherServersAlive()
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
@@ -540,6 +544,13 @@ func (a *Agent) Leave(ctx context.Context) error {
 			if err := a.lan.Leave(); err != nil {
 				errs = append(errs, fmt.Errorf("membership: leave the LAN pool: %w", err))
 			}
+			if retireData && len(errs) == 0 {
+				if err := retire.MarkLeft(a.cfg.DataDir); err != nil {
+					errs = append(errs, err)
+				} else {
+					a.log.Info("this server left its cluster: the other servers remove it from the Raft shards, and it joins again as a new server when it starts next")
+				}
+			}
 			a.leaveErr = errors.Join(errs...)
 			a.log.Info("left the gossip pools", "err", a.leaveErr)
 			close(a.left)
@@ -551,6 +562,18 @@ func (a *Agent) Leave(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("membership: leave: %w", ctx.Err())
 	}
+}
+
+// otherServersAlive reports whether the LAN pool has an alive server of
+// this datacenter besides this agent.
+func (a *Agent) otherServersAlive() bool {
+	self := a.lan.LocalMember().Name
+	for _, m := range a.lan.Members() {
+		if m.Name != self && m.Status == serf.StatusAlive && tags.IsServer(m) && m.Tags[tags.Datacenter] == a.cfg.Datacenter {
+			return true
+		}
+	}
+	return false
 }
 
 // Left is closed once a Leave is done.

@@ -21,6 +21,7 @@ import (
 	"github.com/tribune/tribune/cmd/tribune/internal/supervisor"
 	"github.com/tribune/tribune/lib/logging"
 	"github.com/tribune/tribune/lib/nodeid"
+	"github.com/tribune/tribune/lib/retire"
 )
 
 type cmd struct{ io command.IO }
@@ -231,6 +232,17 @@ func (c *cmd) run(ctx context.Context, f flags) error {
 	}
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return fmt.Errorf("data directory: %w", err)
+	}
+	if f.server {
+		// A server that left its cluster comes back as a new one.
+		retired, err := retire.LeftData(dataDir, "registry", "kv")
+		if err != nil {
+			return err
+		}
+		if retired {
+			fmt.Fprintf(c.io.Out, "==> This server left its cluster: its Raft data is now in %s and %s, and it joins as a new server with a new node ID.\n",
+				filepath.Join(dataDir, "registry.left"), filepath.Join(dataDir, "kv.left"))
+		}
 	}
 	id, err := nodeid.LoadOrCreate(dataDir)
 	if err != nil {
