@@ -227,6 +227,12 @@ func TestOperatorRaft(t *testing.T) {
 	names[goneName] = gone
 	all := append(slices.Clone(rest), gone)
 	output = func() string { return rest[0].Output() + rest[1].Output() + gone.Output() }
+	// It left, so gossip does not rejoin on its own (Consul's
+	// rejoin_after_leave is off): join it to the others, as an operator
+	// would, unless its -retry-join does.
+	agenttest.Eventually(t, 30*time.Second, func() error {
+		return consulClient(t, gone).Agent().Join(rest[0].LAN(), false)
+	}, gone.Output)
 	agenttest.Eventually(t, 60*time.Second, func() error {
 		if _, err := sameConfiguration(t, all, names, false); err != nil {
 			return err
