@@ -109,13 +109,15 @@ func TestBootstrapExpectCluster(t *testing.T) {
 func TestReplaceDeadServer(t *testing.T) {
 	s1, s2, s3 := startThreeServers(t)
 	output := func() string { return s1.Output() + s2.Output() + s3.Output() }
+	// Each shard elects its own leader: write to both once both have one.
 	agenttest.Eventually(t, 60*time.Second, func() error {
-		_, err := consulClient(t, s1).KV().Put(&api.KVPair{Key: "before", Value: []byte("v")}, nil)
+		c := consulClient(t, s1)
+		if _, err := c.KV().Put(&api.KVPair{Key: "before", Value: []byte("v")}, nil); err != nil {
+			return err
+		}
+		_, err := c.Catalog().Register(&api.CatalogRegistration{Node: "ext", Address: "10.0.0.1"}, nil)
 		return err
 	}, output)
-	if _, err := consulClient(t, s1).Catalog().Register(&api.CatalogRegistration{Node: "ext", Address: "10.0.0.1"}, nil); err != nil {
-		t.Fatal(err)
-	}
 
 	s3.Kill()
 	s4 := agenttest.StartServer(t, "", 3, s1.LAN(), "-node", "s4")
@@ -142,9 +144,10 @@ func TestReplaceDeadServer(t *testing.T) {
 		t.Fatalf("s4 did not join the existing cluster:\n%s", s4.Output())
 	}
 	// Three of the four are alive: a quorum, so writes go on.
-	if _, err := c4.KV().Put(&api.KVPair{Key: "after", Value: []byte("v")}, nil); err != nil {
-		t.Fatal(err)
-	}
+	agenttest.Eventually(t, 20*time.Second, func() error {
+		_, err := c4.KV().Put(&api.KVPair{Key: "after", Value: []byte("v")}, nil)
+		return err
+	}, output)
 }
 
 // startThreeServers starts s1, s2 and s3 with -bootstrap-expect 3, the
