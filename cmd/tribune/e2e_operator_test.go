@@ -108,11 +108,12 @@ func TestOperatorRaft(t *testing.T) {
 			return err
 		}, output)
 	}
-	if _, err := consulClient(t, s1).Catalog().Register(&api.CatalogRegistration{
-		Node: "external", Address: "10.1.2.3", Service: &api.AgentService{Service: "db", Port: 5432},
-	}, nil); err != nil {
-		t.Fatal(err)
-	}
+	agenttest.Eventually(t, 20*time.Second, func() error {
+		_, err := consulClient(t, s1).Catalog().Register(&api.CatalogRegistration{
+			Node: "external", Address: "10.1.2.3", Service: &api.AgentService{Service: "db", Port: 5432},
+		}, nil)
+		return err
+	}, output)
 	readBack := func(on []*agenttest.Agent) error {
 		for _, s := range on {
 			c := consulClient(t, s)
@@ -132,7 +133,7 @@ func TestOperatorRaft(t *testing.T) {
 	agenttest.Eventually(t, 20*time.Second, func() error { return readBack(servers) }, output)
 
 	t.Log("data written and read")
-	// All three stop (SIGKILL: a graceful stop is a leave) and start again
+	// All three crash (SIGKILL) and start again
 	// on their data directories: they restart from their Raft data, never
 	// bootstrap again, and come back with the same peers and data.
 	for _, s := range servers {
