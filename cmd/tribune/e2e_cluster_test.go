@@ -119,7 +119,21 @@ func TestReplaceDeadServer(t *testing.T) {
 		return err
 	}, output)
 
+	// Once gossip sees s3 failed, a new server sees exactly three alive
+	// servers (s1, s2 and itself), as at the first bootstrap.
 	s3.Kill()
+	agenttest.Eventually(t, 20*time.Second, func() error {
+		members, err := consulClient(t, s1).Agent().Members(false)
+		if err != nil {
+			return err
+		}
+		for _, m := range members {
+			if m.Name == "s3" && m.Status == 1 {
+				return fmt.Errorf("s3 is still alive to gossip")
+			}
+		}
+		return nil
+	}, output)
 	s4 := agenttest.StartServer(t, "", 3, s1.LAN(), "-node", "s4")
 	output = func() string { return s1.Output() + s2.Output() + s4.Output() }
 	// s4 holds the data written before it came, in both shards, read from
