@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tribune/tribune/lib/nodeid"
+	"github.com/tribune/tribune/lib/raftpeer"
 	statusv1 "github.com/tribune/tribune/sdk/go/tribune/status/v1"
 )
 
@@ -139,10 +140,10 @@ func (s *StatusServer) RemovePeer(ctx context.Context, req *statusv1.RemovePeerR
 	switch {
 	case id != 0:
 	case req.GetId() != "" && req.GetAddress() != "":
-		return nil, status.Error(codes.InvalidArgument, MsgPeerBoth)
+		return nil, status.Error(codes.InvalidArgument, raftpeer.MsgBoth)
 	case req.GetId() != "":
 		var ok bool
-		if id, ok = PeerReplicaID(req.GetId()); !ok {
+		if id, ok = raftpeer.ReplicaID(req.GetId()); !ok {
 			return nil, status.Errorf(codes.NotFound, "id %q was not found in the Raft configuration", req.GetId())
 		}
 	case req.GetAddress() != "":
@@ -164,27 +165,10 @@ func (s *StatusServer) RemovePeer(ctx context.Context, req *statusv1.RemovePeerR
 			return nil, status.Errorf(codes.NotFound, "address %q was not found in the Raft configuration", req.GetAddress())
 		}
 	default:
-		return nil, status.Error(codes.InvalidArgument, MsgPeerNeither)
+		return nil, status.Error(codes.InvalidArgument, raftpeer.MsgNeither)
 	}
 	if err := s.r.RemoveReplica(ctx, id); err != nil {
 		return nil, Status(fmt.Errorf("remove peer: %w", err))
 	}
 	return &statusv1.RemovePeerResponse{}, nil
-}
-
-// Consul's answers to a removal that names no peer, or two.
-const (
-	MsgPeerNeither = "Must specify either ?id with the server's ID or ?address with IP:port of peer to remove"
-	MsgPeerBoth    = "Must specify only one of ?id or ?address"
-)
-
-// PeerReplicaID returns the replica ID a peer's ID stands for: a node ID
-// (a UUID) or a replica ID in decimal, as RaftConfiguration reports a
-// member gossip does not know.
-func PeerReplicaID(id string) (uint64, bool) {
-	if nodeid.Validate(id) == nil {
-		return nodeid.ReplicaID(id), true
-	}
-	n, err := strconv.ParseUint(id, 10, 64)
-	return n, err == nil && n != 0
 }

@@ -5,7 +5,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/tribune/tribune/lib/replica"
+	"github.com/tribune/tribune/lib/raftpeer"
 	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
 	statusv1 "github.com/tribune/tribune/sdk/go/tribune/status/v1"
 )
@@ -48,9 +48,9 @@ func parseOperator(msg proto.Message, v url.Values) (bool, error) {
 		hasID, hasAddress := has(v, "id"), has(v, "address")
 		switch {
 		case !hasID && !hasAddress:
-			return true, badRequest(replica.MsgPeerNeither)
+			return true, badRequest(raftpeer.MsgNeither)
 		case hasID && hasAddress:
-			return true, badRequest(replica.MsgPeerBoth)
+			return true, badRequest(raftpeer.MsgBoth)
 		}
 		m.Datacenter, m.Id, m.Address = v.Get("dc"), v.Get("id"), v.Get("address")
 	default:

@@ -20,7 +20,7 @@ import (
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
 	statusv1 "github.com/tribune/tribune/sdk/go/tribune/status/v1"
 
-	"github.com/tribune/tribune/lib/replica"
+	"github.com/tribune/tribune/lib/raftpeer"
 )
 
 // ErrNoPathToDatacenter is Consul's answer for a datacenter it cannot reach.
@@ -292,9 +292,9 @@ func (r *Router) RemovePeer(ctx context.Context, req *statusv1.RemovePeerRequest
 	if req.GetReplicaId() == 0 {
 		switch {
 		case req.GetId() == "" && req.GetAddress() == "":
-			return nil, status.Error(codes.InvalidArgument, replica.MsgPeerNeither)
+			return nil, status.Error(codes.InvalidArgument, raftpeer.MsgNeither)
 		case req.GetId() != "" && req.GetAddress() != "":
-			return nil, status.Error(codes.InvalidArgument, replica.MsgPeerBoth)
+			return nil, status.Error(codes.InvalidArgument, raftpeer.MsgBoth)
 		}
 	}
 	conn, err := r.remotes.conn(ctx, req.GetDatacenter())
@@ -317,7 +317,7 @@ func (r *Router) RemovePeer(ctx context.Context, req *statusv1.RemovePeerRequest
 	case id != 0:
 	case req.GetId() != "":
 		var ok bool
-		if id, ok = replica.PeerReplicaID(req.GetId()); !ok {
+		if id, ok = raftpeer.ReplicaID(req.GetId()); !ok {
 			return nil, notFound
 		}
 	default:
