@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,6 +36,10 @@ func TestMain(m *testing.M) {
 			fmt.Println("stopping", name)
 			os.Exit(0)
 		}
+	case "group":
+		parent, _ := syscall.Getpgid(os.Getppid())
+		fmt.Println("own group:", syscall.Getpgrp() != parent)
+		select {}
 	case "stubborn":
 		signal.Ignore(syscall.SIGTERM)
 		fmt.Println("ready")
@@ -122,6 +127,28 @@ func TestStopsChildrenInReverseOrder(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "restarting") {
 		t.Fatal("a child stopped on shutdown was restarted")
+	}
+}
+
+// TestChildrenHaveTheirOwnProcessGroup: a terminal's Ctrl-C (SIGINT to the
+// foreground process group) reaches the supervisor alone, which stops the
+// children in order, rather than every child at once.
+func TestChildrenHaveTheirOwnProcessGroup(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("process groups are set on Linux only")
+	}
+	out := &buffer{}
+	cfg := config(t, out, "group", "kv")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+	eventually(t, func() bool { return strings.Contains(out.String(), "own group:") }, "the child's report", out)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "[kv] own group: true") {
+		t.Fatalf("the child shares the supervisor's process group:\n%s", out.String())
 	}
 }
 
