@@ -340,3 +340,42 @@ func TestAgentSupervisesAndRestarts(t *testing.T) {
 		t.Fatalf("after restart durable/7 = %+v %v", p, err)
 	}
 }
+
+// TestKVTombstonesReaped deletes a key on an agent whose tombstones live
+// 300 ms: once the leader has reaped them, the deleted key answers 404
+// with the reaped index, above its deletion's, never below it.
+func TestKVTombstonesReaped(t *testing.T) {
+	a := agenttest.Start(t, "", "-kv-tombstone-ttl", "300ms")
+	kv := consulClient(t, a).KV()
+	if _, err := kv.Put(&api.KVPair{Key: "gone", Value: []byte("v")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Delete("gone", nil); err != nil {
+		t.Fatal(err)
+	}
+	p, meta, err := kv.Get("gone", nil)
+	if err != nil || p != nil {
+		t.Fatalf("deleted key: %+v %v", p, err)
+	}
+	deleted := meta.LastIndex
+	for i := range 5 {
+		if _, err := kv.Put(&api.KVPair{Key: "other/" + strconv.Itoa(i), Value: []byte("v")}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, meta, err = kv.Get("other/4", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := meta.LastIndex
+	agenttest.Eventually(t, 15*time.Second, func() error {
+		p, meta, err := kv.Get("gone", nil)
+		if err != nil || p != nil {
+			return fmt.Errorf("deleted key: %+v %v", p, err)
+		}
+		if meta.LastIndex < written {
+			return fmt.Errorf("the deleted key answers index %d (its deletion %d): not reaped up to %d yet", meta.LastIndex, deleted, written)
+		}
+		return nil
+	}, a.Output)
+}

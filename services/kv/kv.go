@@ -9,6 +9,8 @@ package kv
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"time"
 
 	sm "github.com/lni/dragonboat/v4/statemachine"
 	"google.golang.org/grpc"
@@ -34,6 +36,13 @@ type Config struct {
 	// with BootstrapExpect above 1 the shard's servers are found through it
 	// (their "kv_port" tags).
 	MembershipAddress string
+
+	// TombstoneTTL is how long the tombstone of a deleted key is kept, so
+	// that blocking queries and watches see the deletion, before the
+	// leader reaps it (Consul: 15m); TombstoneGCInterval is how often the
+	// leader looks (Consul's granularity: 30s).
+	TombstoneTTL        time.Duration
+	TombstoneGCInterval time.Duration
 }
 
 // KVPortTag is the gossip tag of a server's KV shard Raft port.
@@ -42,13 +51,17 @@ const KVPortTag = "kv_port"
 // DefaultConfig returns the defaults; NodeID, DataDir, RaftAddress and
 // ListenAddress must still be set.
 func DefaultConfig() Config {
-	return Config{ServiceConfig: replica.DefaultServiceConfig(ShardID), Server: server.DefaultConfig()}
+	return Config{ServiceConfig: replica.DefaultServiceConfig(ShardID), Server: server.DefaultConfig(),
+		TombstoneTTL: 15 * time.Minute, TombstoneGCInterval: 30 * time.Second}
 }
 
 // Run starts the replica in DataDir/kv and serves it until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Server.Validate(); err != nil {
 		return err
+	}
+	if cfg.TombstoneTTL <= 0 || cfg.TombstoneGCInterval <= 0 {
+		return fmt.Errorf("kv: TombstoneTTL (%v) and TombstoneGCInterval (%v) must be positive", cfg.TombstoneTTL, cfg.TombstoneGCInterval)
 	}
 	cfg.Replica.ShardID = ShardID
 	var gossip replica.ListServers
@@ -74,6 +87,11 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			srv.AddTo(g)
 			replica.NewStatusServer(r, cfg.NodeID, gossip).AddTo(g)
+			log := cfg.Logger
+			if log == nil {
+				log = slog.Default()
+			}
+			go reapTombstones(ctx, r, cfg.TombstoneTTL, cfg.TombstoneGCInterval, log)
 			return nil
 		})
 }

@@ -73,6 +73,13 @@ func (f *FSM) Update(entries []sm.Entry) ([]sm.Entry, error) {
 			f.store.DeleteTree(e.Index, op.DeleteTree.Prefix)
 			e.Result.Value = e.Index
 			trees = append(trees, op.DeleteTree.Prefix)
+		case *fsmv1.Command_ReapTombstones:
+			// Wakes nobody: the only answers it changes are those of
+			// keys and prefixes with nothing left, whose index rises to
+			// the reaped one; a query blocked on one sees it when its
+			// wait ends.
+			f.store.ReapTombstones(op.ReapTombstones.Index)
+			e.Result.Value = e.Index
 		default:
 			if !cmd.IgnoreUnknown {
 				f.mu.Unlock()

@@ -32,6 +32,7 @@ func (s *Store) WriteSnapshot(w io.Writer) error {
 		AppliedIndex: s.applied,
 		Entries:      uint64(s.entries.Len()),
 		Tombstones:   uint64(s.tombs.Len()),
+		ReapedIndex:  s.reaped,
 	}
 	if _, err := protodelim.MarshalTo(bw, hdr); err != nil {
 		return err
@@ -76,6 +77,7 @@ func ReadSnapshot(r io.Reader) (*Store, error) {
 	}
 	s := New()
 	s.applied = hdr.AppliedIndex
+	s.reaped = hdr.ReapedIndex
 	for i := uint64(0); i < hdr.Entries; i++ {
 		rec := &fsmv1.SnapshotEntry{}
 		if err := opts.UnmarshalFrom(br, rec); err != nil {

@@ -37,6 +37,10 @@ type Store struct {
 	tombs   *btree.BTreeG[Tombstone]
 	// applied is the last Raft index applied, whatever it changed.
 	applied uint64
+	// reaped is the highest index of the tombstones reaped: the floor of
+	// the index of a key or prefix that has nothing left, so that its
+	// index does not go back below a deletion that was reaped.
+	reaped uint64
 }
 
 const degree = 32
@@ -51,7 +55,7 @@ func New() *Store {
 
 // Clone returns a copy-on-write copy of s.
 func (s *Store) Clone() *Store {
-	return &Store{entries: s.entries.Clone(), tombs: s.tombs.Clone(), applied: s.applied}
+	return &Store{entries: s.entries.Clone(), tombs: s.tombs.Clone(), applied: s.applied, reaped: s.reaped}
 }
 
 // Applied returns the last Raft index applied to s.
@@ -66,6 +70,28 @@ func (s *Store) SetApplied(index uint64) {
 
 // Len returns the number of live keys.
 func (s *Store) Len() int { return s.entries.Len() }
+
+// Reaped returns the highest index of the tombstones reaped so far.
+func (s *Store) Reaped() uint64 { return s.reaped }
+
+// ReapTombstones drops the tombstones of deletions at or below index and
+// returns how many it dropped. A key or prefix with nothing left then
+// answers with the highest index reaped, which is at least its own
+// deletion's, so its index never goes back.
+func (s *Store) ReapTombstones(index uint64) int {
+	var doomed []Tombstone
+	s.tombs.Ascend(func(t Tombstone) bool {
+		if t.Index <= index {
+			doomed = append(doomed, t)
+		}
+		return true
+	})
+	for _, t := range doomed {
+		s.tombs.Delete(t)
+	}
+	s.reaped = max(s.reaped, index)
+	return len(doomed)
+}
 
 // TombstoneLen returns the number of tombstones.
 func (s *Store) TombstoneLen() int { return s.tombs.Len() }
@@ -128,7 +154,8 @@ func (s *Store) DeleteTree(index uint64, prefix string) int {
 }
 
 // Get returns key's entry, or nil, and the index of the answer: the
-// entry's ModifyIndex, or the index of the key's deletion.
+// entry's ModifyIndex, or the index of the key's deletion, or, with
+// neither, the highest index of the tombstones reaped.
 func (s *Store) Get(key string) (*Entry, uint64) {
 	if e, ok := s.entries.Get(&Entry{Key: key}); ok {
 		return e, e.ModifyIndex
@@ -136,11 +163,12 @@ func (s *Store) Get(key string) (*Entry, uint64) {
 	if t, ok := s.tombs.Get(Tombstone{Key: key}); ok {
 		return nil, t.Index
 	}
-	return nil, 0
+	return nil, s.reaped
 }
 
 // List returns the entries under prefix in key order and the index of the
-// answer: the highest ModifyIndex or deletion index under prefix.
+// answer: the highest ModifyIndex or deletion index under prefix, or, with
+// neither, the highest index of the tombstones reaped.
 func (s *Store) List(prefix string) ([]*Entry, uint64) {
 	var out []*Entry
 	var index uint64
@@ -149,7 +177,16 @@ func (s *Store) List(prefix string) ([]*Entry, uint64) {
 		index = max(index, e.ModifyIndex)
 		return true
 	})
-	return out, max(index, s.tombIndex(prefix))
+	return out, s.orReaped(max(index, s.tombIndex(prefix)))
+}
+
+// orReaped returns index, or the highest index reaped when index is 0
+// (nothing under a key or prefix).
+func (s *Store) orReaped(index uint64) uint64 {
+	if index == 0 {
+		return s.reaped
+	}
+	return index
 }
 
 // Keys returns the keys under prefix in order; with a separator, the part
@@ -171,7 +208,7 @@ func (s *Store) Keys(prefix, separator string) ([]string, uint64) {
 		}
 		return true
 	})
-	return out, max(index, s.tombIndex(prefix))
+	return out, s.orReaped(max(index, s.tombIndex(prefix)))
 }
 
 // Change is one change under a prefix since an index: a live entry, or a

@@ -614,6 +614,15 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			}
 			s.SetApplied(10)
 		}},
+		{"tombstones reaped", func(t *testing.T, s *store.Store) {
+			for i := range 5 {
+				k := fmt.Sprintf("t/%c", 'a'+i)
+				s.Put(uint64(2*i+1), k, []byte("v"), 0, nil)
+				s.Delete(uint64(2*i+2), k, nil)
+			}
+			s.ReapTombstones(6)
+			s.SetApplied(11)
+		}},
 		{"mixed and large", func(t *testing.T, s *store.Store) {
 			for i := range 300 {
 				s.Put(uint64(i+1), fmt.Sprintf("k/%d", i), []byte(strconv.Itoa(i)), uint64(i), nil)
@@ -638,6 +647,9 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			}
 			if !reflect.DeepEqual(dump(got), dump(s)) {
 				t.Errorf("round trip differs:\n got %+v\nwant %+v", dump(got), dump(s))
+			}
+			if got.Reaped() != s.Reaped() {
+				t.Errorf("Reaped = %d, want %d", got.Reaped(), s.Reaped())
 			}
 			if got.Len() != s.Len() || got.TombstoneLen() != s.TombstoneLen() {
 				t.Errorf("Len, TombstoneLen = %d, %d; want %d, %d", got.Len(), got.TombstoneLen(), s.Len(), s.TombstoneLen())
@@ -699,5 +711,49 @@ func TestReadSnapshotErrors(t *testing.T) {
 				t.Errorf("ReadSnapshot returned a store with its error")
 			}
 		})
+	}
+}
+
+func TestReapTombstones(t *testing.T) {
+	s := store.New()
+	s.Put(1, "a/1", []byte("v"), 0, nil)
+	s.Put(2, "a/2", []byte("v"), 0, nil)
+	s.Put(3, "b/1", []byte("v"), 0, nil)
+	s.Delete(4, "a/1", nil)
+	s.Delete(5, "b/1", nil)
+	s.Put(6, "c", []byte("v"), 0, nil)
+	s.Delete(7, "c", nil)
+
+	if n := s.ReapTombstones(5); n != 2 || s.TombstoneLen() != 1 || s.Reaped() != 5 {
+		t.Fatalf("reap up to 5: %d reaped, %d left, floor %d; want 2, 1, 5", n, s.TombstoneLen(), s.Reaped())
+	}
+	for _, tt := range []struct {
+		what  string
+		index func() uint64
+		want  uint64
+	}{
+		// A reaped key, and a prefix with nothing left, answer the floor:
+		// not below their deletion.
+		{"Get of a reaped key", func() uint64 { _, i := s.Get("b/1"); return i }, 5},
+		{"List of an emptied prefix", func() uint64 { _, i := s.List("b/"); return i }, 5},
+		{"Keys of an emptied prefix", func() uint64 { _, i := s.Keys("b/", "/"); return i }, 5},
+		{"Get of a key never written", func() uint64 { _, i := s.Get("zz"); return i }, 5},
+		// Entries and tombstones left keep their own indexes.
+		{"List of a prefix with an entry", func() uint64 { _, i := s.List("a/"); return i }, 2},
+		{"Get of a tombstone left", func() uint64 { _, i := s.Get("c"); return i }, 7},
+	} {
+		if got := tt.index(); got != tt.want {
+			t.Errorf("%s: index %d, want %d", tt.what, got, tt.want)
+		}
+	}
+
+	// The floor never goes down; reaping again at or below it drops nothing.
+	if n := s.ReapTombstones(3); n != 0 || s.Reaped() != 5 || s.TombstoneLen() != 1 {
+		t.Fatalf("reap up to 3: %d reaped, floor %d, %d left", n, s.Reaped(), s.TombstoneLen())
+	}
+	// A key written again after its tombstone was reaped is an ordinary key.
+	s.Put(8, "b/1", []byte("w"), 0, nil)
+	if e, i := s.Get("b/1"); e == nil || e.CreateIndex != 8 || i != 8 {
+		t.Fatalf("b/1 written again: %+v at %d", e, i)
 	}
 }

@@ -48,6 +48,7 @@ type flags struct {
 	kvPort          int
 	logLevel        string
 	maxValueSize    int
+	tombstoneTTL    time.Duration
 	raftRTT         time.Duration
 	stopTimeout     time.Duration
 	pprofPort       int
@@ -114,6 +115,7 @@ func (f *flags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.kvPort, "kv-port", 8303, "The KV shard's Raft port.")
 	fs.StringVar(&f.logLevel, "log-level", "info", "Log level: trace, debug, info, warn, error.")
 	fs.IntVar(&f.maxValueSize, "kv-max-value-size", 512<<10, "The largest KV value accepted, in bytes.")
+	fs.DurationVar(&f.tombstoneTTL, "kv-tombstone-ttl", 15*time.Minute, "How long a deleted key's tombstone is kept, so that blocking queries see the deletion, before it is reaped (Consul: 15m).")
 	fs.DurationVar(&f.raftRTT, "raft-rtt", 20*time.Millisecond, "The Raft tick: the expected round trip between servers.")
 	fs.IntVar(&f.pprofPort, "pprof-port", 0, "Serve Go's profiler from each service on -client: gateway on this port, registry +1, kv +2, health +3, membership +4; off when 0.")
 	fs.IntVar(&f.serfLANPort, "serf-lan-port", 8301, "The LAN gossip port (TCP and UDP).")
@@ -164,6 +166,9 @@ func (f *flags) validate() error {
 	}
 	if f.maxValueSize <= 0 {
 		return fmt.Errorf("-kv-max-value-size: must be positive")
+	}
+	if f.tombstoneTTL <= 0 {
+		return fmt.Errorf("-kv-tombstone-ttl: must be positive")
 	}
 	if f.dev {
 		return nil
@@ -292,6 +297,8 @@ func (c *cmd) run(ctx context.Context, f flags) error {
 		"-membership-addr", "unix://" + memberSock,
 		"-datacenter", f.datacenter,
 		"-max-value-size", strconv.Itoa(f.maxValueSize),
+		"-tombstone-ttl", f.tombstoneTTL.String(),
+		"-tombstone-gc-interval", min(30*time.Second, max(f.tombstoneTTL/10, 10*time.Millisecond)).String(),
 		"-raft-rtt", f.raftRTT.String(),
 		"-log-level", f.logLevel,
 	}

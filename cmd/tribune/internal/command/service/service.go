@@ -128,6 +128,8 @@ func (c *cmd) kv(ctx context.Context, args []string) error {
 	shardFlags(fs, &cfg.ServiceConfig, "kv", "127.0.0.1:8303", &cfg.Server.Blocking, &level)
 	fs.IntVar(&cfg.Server.MaxValueSize, "max-value-size", cfg.Server.MaxValueSize, "The largest value a put accepts, in bytes.")
 	fs.StringVar(&cfg.MembershipAddress, "membership-addr", "", "The membership service's gRPC address; needed with -bootstrap-expect above 1.")
+	fs.DurationVar(&cfg.TombstoneTTL, "tombstone-ttl", cfg.TombstoneTTL, "How long a deleted key's tombstone is kept before the leader reaps it.")
+	fs.DurationVar(&cfg.TombstoneGCInterval, "tombstone-gc-interval", cfg.TombstoneGCInterval, "How often the leader reaps tombstones older than -tombstone-ttl.")
 	fs.StringVar(&cfg.Datacenter, "datacenter", "dc1", "The agent's datacenter.")
 	if err := c.parse(fs, args); err != nil {
 		return err

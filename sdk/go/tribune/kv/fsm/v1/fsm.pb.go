@@ -37,6 +37,7 @@ type Command struct {
 	//	*Command_Put
 	//	*Command_Delete
 	//	*Command_DeleteTree
+	//	*Command_ReapTombstones
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -113,6 +114,15 @@ func (x *Command) GetDeleteTree() *DeleteTree {
 	return nil
 }
 
+func (x *Command) GetReapTombstones() *ReapTombstones {
+	if x != nil {
+		if x, ok := x.Op.(*Command_ReapTombstones); ok {
+			return x.ReapTombstones
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -129,11 +139,17 @@ type Command_DeleteTree struct {
 	DeleteTree *DeleteTree `protobuf:"bytes,4,opt,name=delete_tree,json=deleteTree,proto3,oneof"`
 }
 
+type Command_ReapTombstones struct {
+	ReapTombstones *ReapTombstones `protobuf:"bytes,5,opt,name=reap_tombstones,json=reapTombstones,proto3,oneof"`
+}
+
 func (*Command_Put) isCommand_Op() {}
 
 func (*Command_Delete) isCommand_Op() {}
 
 func (*Command_DeleteTree) isCommand_Op() {}
+
+func (*Command_ReapTombstones) isCommand_Op() {}
 
 // Put writes a key.
 type Put struct {
@@ -304,6 +320,55 @@ func (x *DeleteTree) GetPrefix() string {
 	return ""
 }
 
+// ReapTombstones drops the tombstones of deletions at or below index, as
+// Consul's tombstone GC does once they are older than the tombstone TTL:
+// blocking queries have had the time to see them. The index stays the
+// floor of the answers for keys and prefixes with nothing left, so no
+// index goes below it.
+type ReapTombstones struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReapTombstones) Reset() {
+	*x = ReapTombstones{}
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReapTombstones) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReapTombstones) ProtoMessage() {}
+
+func (x *ReapTombstones) ProtoReflect() protoreflect.Message {
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReapTombstones.ProtoReflect.Descriptor instead.
+func (*ReapTombstones) Descriptor() ([]byte, []int) {
+	return file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ReapTombstones) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // SnapshotHeader opens a snapshot; the entries and then the tombstones
 // follow it, each length-delimited.
 type SnapshotHeader struct {
@@ -311,16 +376,19 @@ type SnapshotHeader struct {
 	// The snapshot format; 1.
 	Version uint32 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
 	// The last Raft index applied to the state the snapshot holds.
-	AppliedIndex  uint64 `protobuf:"varint,2,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
-	Entries       uint64 `protobuf:"varint,3,opt,name=entries,proto3" json:"entries,omitempty"`
-	Tombstones    uint64 `protobuf:"varint,4,opt,name=tombstones,proto3" json:"tombstones,omitempty"`
+	AppliedIndex uint64 `protobuf:"varint,2,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	Entries      uint64 `protobuf:"varint,3,opt,name=entries,proto3" json:"entries,omitempty"`
+	Tombstones   uint64 `protobuf:"varint,4,opt,name=tombstones,proto3" json:"tombstones,omitempty"`
+	// The highest index of reaped tombstones (0 in snapshots written before
+	// tombstones were reaped).
+	ReapedIndex   uint64 `protobuf:"varint,5,opt,name=reaped_index,json=reapedIndex,proto3" json:"reaped_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[4]
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -332,7 +400,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[4]
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -345,7 +413,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP(), []int{4}
+	return file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SnapshotHeader) GetVersion() uint32 {
@@ -376,6 +444,13 @@ func (x *SnapshotHeader) GetTombstones() uint64 {
 	return 0
 }
 
+func (x *SnapshotHeader) GetReapedIndex() uint64 {
+	if x != nil {
+		return x.ReapedIndex
+	}
+	return 0
+}
+
 // Tombstone records the deletion of a key, so that the index of a prefix
 // or key never goes backwards when keys go away.
 type Tombstone struct {
@@ -388,7 +463,7 @@ type Tombstone struct {
 
 func (x *Tombstone) Reset() {
 	*x = Tombstone{}
-	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[5]
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +475,7 @@ func (x *Tombstone) String() string {
 func (*Tombstone) ProtoMessage() {}
 
 func (x *Tombstone) ProtoReflect() protoreflect.Message {
-	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[5]
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +488,7 @@ func (x *Tombstone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tombstone.ProtoReflect.Descriptor instead.
 func (*Tombstone) Descriptor() ([]byte, []int) {
-	return file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP(), []int{5}
+	return file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Tombstone) GetKey() string {
@@ -440,7 +515,7 @@ type SnapshotEntry struct {
 
 func (x *SnapshotEntry) Reset() {
 	*x = SnapshotEntry{}
-	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[6]
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -452,7 +527,7 @@ func (x *SnapshotEntry) String() string {
 func (*SnapshotEntry) ProtoMessage() {}
 
 func (x *SnapshotEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[6]
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -465,7 +540,7 @@ func (x *SnapshotEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotEntry.ProtoReflect.Descriptor instead.
 func (*SnapshotEntry) Descriptor() ([]byte, []int) {
-	return file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP(), []int{6}
+	return file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SnapshotEntry) GetPair() *v1.KVPair {
@@ -479,13 +554,14 @@ var File_tribune_kv_fsm_v1_fsm_proto protoreflect.FileDescriptor
 
 const file_tribune_kv_fsm_v1_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\x1btribune/kv/fsm/v1/fsm.proto\x12\x11tribune.kv.fsm.v1\x1a\x16tribune/kv/v1/kv.proto\"\xd9\x01\n" +
+	"\x1btribune/kv/fsm/v1/fsm.proto\x12\x11tribune.kv.fsm.v1\x1a\x16tribune/kv/v1/kv.proto\"\xa7\x02\n" +
 	"\aCommand\x12%\n" +
 	"\x0eignore_unknown\x18\x01 \x01(\bR\rignoreUnknown\x12*\n" +
 	"\x03put\x18\x02 \x01(\v2\x16.tribune.kv.fsm.v1.PutH\x00R\x03put\x123\n" +
 	"\x06delete\x18\x03 \x01(\v2\x19.tribune.kv.fsm.v1.DeleteH\x00R\x06delete\x12@\n" +
 	"\vdelete_tree\x18\x04 \x01(\v2\x1d.tribune.kv.fsm.v1.DeleteTreeH\x00R\n" +
-	"deleteTreeB\x04\n" +
+	"deleteTree\x12L\n" +
+	"\x0freap_tombstones\x18\x05 \x01(\v2!.tribune.kv.fsm.v1.ReapTombstonesH\x00R\x0ereapTombstonesB\x04\n" +
 	"\x02op\"b\n" +
 	"\x03Put\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -499,14 +575,17 @@ const file_tribune_kv_fsm_v1_fsm_proto_rawDesc = "" +
 	"\x04_cas\"$\n" +
 	"\n" +
 	"DeleteTree\x12\x16\n" +
-	"\x06prefix\x18\x01 \x01(\tR\x06prefix\"\x89\x01\n" +
+	"\x06prefix\x18\x01 \x01(\tR\x06prefix\"&\n" +
+	"\x0eReapTombstones\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"\xac\x01\n" +
 	"\x0eSnapshotHeader\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12#\n" +
 	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex\x12\x18\n" +
 	"\aentries\x18\x03 \x01(\x04R\aentries\x12\x1e\n" +
 	"\n" +
 	"tombstones\x18\x04 \x01(\x04R\n" +
-	"tombstones\"3\n" +
+	"tombstones\x12!\n" +
+	"\freaped_index\x18\x05 \x01(\x04R\vreapedIndex\"3\n" +
 	"\tTombstone\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\":\n" +
@@ -525,27 +604,29 @@ func file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP() []byte {
 	return file_tribune_kv_fsm_v1_fsm_proto_rawDescData
 }
 
-var file_tribune_kv_fsm_v1_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_tribune_kv_fsm_v1_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_tribune_kv_fsm_v1_fsm_proto_goTypes = []any{
 	(*Command)(nil),        // 0: tribune.kv.fsm.v1.Command
 	(*Put)(nil),            // 1: tribune.kv.fsm.v1.Put
 	(*Delete)(nil),         // 2: tribune.kv.fsm.v1.Delete
 	(*DeleteTree)(nil),     // 3: tribune.kv.fsm.v1.DeleteTree
-	(*SnapshotHeader)(nil), // 4: tribune.kv.fsm.v1.SnapshotHeader
-	(*Tombstone)(nil),      // 5: tribune.kv.fsm.v1.Tombstone
-	(*SnapshotEntry)(nil),  // 6: tribune.kv.fsm.v1.SnapshotEntry
-	(*v1.KVPair)(nil),      // 7: tribune.kv.v1.KVPair
+	(*ReapTombstones)(nil), // 4: tribune.kv.fsm.v1.ReapTombstones
+	(*SnapshotHeader)(nil), // 5: tribune.kv.fsm.v1.SnapshotHeader
+	(*Tombstone)(nil),      // 6: tribune.kv.fsm.v1.Tombstone
+	(*SnapshotEntry)(nil),  // 7: tribune.kv.fsm.v1.SnapshotEntry
+	(*v1.KVPair)(nil),      // 8: tribune.kv.v1.KVPair
 }
 var file_tribune_kv_fsm_v1_fsm_proto_depIdxs = []int32{
 	1, // 0: tribune.kv.fsm.v1.Command.put:type_name -> tribune.kv.fsm.v1.Put
 	2, // 1: tribune.kv.fsm.v1.Command.delete:type_name -> tribune.kv.fsm.v1.Delete
 	3, // 2: tribune.kv.fsm.v1.Command.delete_tree:type_name -> tribune.kv.fsm.v1.DeleteTree
-	7, // 3: tribune.kv.fsm.v1.SnapshotEntry.pair:type_name -> tribune.kv.v1.KVPair
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	4, // 3: tribune.kv.fsm.v1.Command.reap_tombstones:type_name -> tribune.kv.fsm.v1.ReapTombstones
+	8, // 4: tribune.kv.fsm.v1.SnapshotEntry.pair:type_name -> tribune.kv.v1.KVPair
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_tribune_kv_fsm_v1_fsm_proto_init() }
@@ -557,6 +638,7 @@ func file_tribune_kv_fsm_v1_fsm_proto_init() {
 		(*Command_Put)(nil),
 		(*Command_Delete)(nil),
 		(*Command_DeleteTree)(nil),
+		(*Command_ReapTombstones)(nil),
 	}
 	file_tribune_kv_fsm_v1_fsm_proto_msgTypes[1].OneofWrappers = []any{}
 	file_tribune_kv_fsm_v1_fsm_proto_msgTypes[2].OneofWrappers = []any{}
@@ -566,7 +648,7 @@ func file_tribune_kv_fsm_v1_fsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tribune_kv_fsm_v1_fsm_proto_rawDesc), len(file_tribune_kv_fsm_v1_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
