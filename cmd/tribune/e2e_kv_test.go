@@ -378,4 +378,19 @@ func TestKVTombstonesReaped(t *testing.T) {
 		}
 		return nil
 	}, a.Output)
+
+	// With nothing left to reap, the leader proposes nothing: over a
+	// second (three TTLs, timed by a blocking query that nothing wakes),
+	// the deleted key's index, the reaped floor, stays where it is.
+	_, meta, err = kv.Get("gone", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := kv.Get("other/4", &api.QueryOptions{WaitIndex: written, WaitTime: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	_, again, err := kv.Get("gone", nil)
+	if err != nil || again.LastIndex != meta.LastIndex {
+		t.Fatalf("an idle store's index moved from %d to %d (%v)", meta.LastIndex, again.LastIndex, err)
+	}
 }

@@ -53,7 +53,7 @@ func (c *tombstoneClock) done(index uint64) { c.reaped = max(c.reaped, index) }
 
 // reapTombstones runs the tombstone GC until ctx ends: while this replica
 // leads the shard, it proposes ReapTombstones every interval for the
-// tombstones older than ttl.
+// tombstones older than ttl, when there are any.
 func reapTombstones(ctx context.Context, r *replica.Replica, ttl, interval time.Duration, log *slog.Logger) {
 	select {
 	case <-ctx.Done():
@@ -77,6 +77,14 @@ func reapTombstones(ctx context.Context, r *replica.Replica, ttl, interval time.
 		c.done(applied[1])
 		upTo := c.tick(time.Now(), applied[0])
 		if id, ok := r.Leader(); upTo == 0 || !ok || id != r.ReplicaID() {
+			continue
+		}
+		// Nothing to reap: propose nothing, so an idle cluster's index
+		// stays still.
+		if v, err := r.StaleRead(fsm.Query(func(s *store.Store) any { return s.HasTombstonesUpTo(upTo) })); err != nil {
+			continue
+		} else if !v.(bool) {
+			c.done(upTo)
 			continue
 		}
 		b, err := proto.Marshal(&fsmv1.Command{Op: &fsmv1.Command_ReapTombstones{ReapTombstones: &fsmv1.ReapTombstones{Index: upTo}}})

@@ -93,6 +93,17 @@ func (s *Store) ReapTombstones(index uint64) int {
 	return len(doomed)
 }
 
+// HasTombstonesUpTo reports whether a tombstone of a deletion at or below
+// index exists: whether ReapTombstones(index) would drop anything.
+func (s *Store) HasTombstonesUpTo(index uint64) bool {
+	found := false
+	s.tombs.Ascend(func(t Tombstone) bool {
+		found = t.Index <= index
+		return !found
+	})
+	return found
+}
+
 // TombstoneLen returns the number of tombstones.
 func (s *Store) TombstoneLen() int { return s.tombs.Len() }
 

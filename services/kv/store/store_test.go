@@ -724,6 +724,9 @@ func TestReapTombstones(t *testing.T) {
 	s.Put(6, "c", []byte("v"), 0, nil)
 	s.Delete(7, "c", nil)
 
+	if s.HasTombstonesUpTo(3) || !s.HasTombstonesUpTo(4) {
+		t.Fatalf("HasTombstonesUpTo(3), (4) = %v, %v; want false, true", s.HasTombstonesUpTo(3), s.HasTombstonesUpTo(4))
+	}
 	if n := s.ReapTombstones(5); n != 2 || s.TombstoneLen() != 1 || s.Reaped() != 5 {
 		t.Fatalf("reap up to 5: %d reaped, %d left, floor %d; want 2, 1, 5", n, s.TombstoneLen(), s.Reaped())
 	}
@@ -747,6 +750,9 @@ func TestReapTombstones(t *testing.T) {
 		}
 	}
 
+	if s.HasTombstonesUpTo(6) || !s.HasTombstonesUpTo(7) {
+		t.Fatal("after the reap, only the tombstone at 7 is left")
+	}
 	// The floor never goes down; reaping again at or below it drops nothing.
 	if n := s.ReapTombstones(3); n != 0 || s.Reaped() != 5 || s.TombstoneLen() != 1 {
 		t.Fatalf("reap up to 3: %d reaped, floor %d, %d left", n, s.Reaped(), s.TombstoneLen())
