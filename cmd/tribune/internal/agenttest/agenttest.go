@@ -184,19 +184,34 @@ func (a *Agent) Output() string { return a.out.String() }
 // URL returns the agent's HTTP URL for path.
 func (a *Agent) URL(path string) string { return "http://" + a.HTTP + path }
 
-// WaitLeader polls /v1/status/leader until it names a leader.
+// WaitLeader polls until both shards have a leader: /v1/status/leader
+// names the catalog shard's, and a linearizable KV read, which needs the
+// KV shard's, answers (404: the probed key does not exist).
 func (a *Agent) WaitLeader() {
 	a.t.Helper()
-	Eventually(a.t, 30*time.Second, func() error {
-		resp, err := http.Get(a.URL("/v1/status/leader"))
+	get := func(path string) (int, string, error) {
+		resp, err := http.Get(a.URL(path))
 		if err != nil {
-			return err
+			return 0, "", err
 		}
 		defer resp.Body.Close()
 		var b bytes.Buffer
 		_, _ = b.ReadFrom(resp.Body)
-		if resp.StatusCode != 200 || strings.TrimSpace(b.String()) == `""` {
-			return fmt.Errorf("leader: %d %s", resp.StatusCode, b.String())
+		return resp.StatusCode, strings.TrimSpace(b.String()), nil
+	}
+	Eventually(a.t, 30*time.Second, func() error {
+		code, body, err := get("/v1/status/leader")
+		if err != nil {
+			return err
+		}
+		if code != 200 || body == `""` {
+			return fmt.Errorf("leader: %d %s", code, body)
+		}
+		if code, body, err = get("/v1/kv/agenttest-leader-probe"); err != nil {
+			return err
+		}
+		if code != 200 && code != 404 {
+			return fmt.Errorf("KV shard: %d %s", code, body)
 		}
 		return nil
 	}, a.Output)
