@@ -341,9 +341,10 @@ func TestAgentSupervisesAndRestarts(t *testing.T) {
 	}
 }
 
-// TestKVTombstonesReaped deletes a key on an agent whose tombstones live
-// 300 ms: once the leader has reaped them, the deleted key answers 404
-// with the reaped index, above its deletion's, never below it.
+// TestKVTombstonesReaped deletes keys on an agent whose tombstones live
+// 300 ms: once the leader has reaped a deleted key's tombstone, the key
+// answers 404 with the reaped floor, above its deletion's index and never
+// below it; and once nothing is left to reap, the index stays still.
 func TestKVTombstonesReaped(t *testing.T) {
 	a := agenttest.Start(t, "", "-kv-tombstone-ttl", "300ms")
 	kv := consulClient(t, a).KV()
@@ -358,23 +359,40 @@ func TestKVTombstonesReaped(t *testing.T) {
 		t.Fatalf("deleted key: %+v %v", p, err)
 	}
 	deleted := meta.LastIndex
-	for i := range 5 {
-		if _, err := kv.Put(&api.KVPair{Key: "other/" + strconv.Itoa(i), Value: []byte("v")}, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	_, meta, err = kv.Get("other/4", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	written := meta.LastIndex
+
+	// Keep deleting other keys, so that there is always something to reap
+	// and the reaps move past the first deletion's index.
+	var lastDelete uint64
 	agenttest.Eventually(t, 15*time.Second, func() error {
-		p, meta, err := kv.Get("gone", nil)
-		if err != nil || p != nil {
-			return fmt.Errorf("deleted key: %+v %v", p, err)
+		if _, err := kv.Put(&api.KVPair{Key: "churn", Value: []byte("v")}, nil); err != nil {
+			return err
 		}
-		if meta.LastIndex < written {
-			return fmt.Errorf("the deleted key answers index %d (its deletion %d): not reaped up to %d yet", meta.LastIndex, deleted, written)
+		if _, err := kv.Delete("churn", nil); err != nil {
+			return err
+		}
+		_, m, err := kv.Get("churn", nil)
+		if err != nil {
+			return err
+		}
+		lastDelete = m.LastIndex
+		_, m, err = kv.Get("gone", nil)
+		if err != nil {
+			return err
+		}
+		if m.LastIndex <= deleted {
+			return fmt.Errorf("the deleted key still answers its deletion's index %d: not reaped yet", m.LastIndex)
+		}
+		return nil
+	}, a.Output)
+
+	// The last tombstone goes too: the floor reaches its deletion.
+	agenttest.Eventually(t, 15*time.Second, func() error {
+		_, m, err := kv.Get("gone", nil)
+		if err != nil {
+			return err
+		}
+		if m.LastIndex < lastDelete {
+			return fmt.Errorf("floor %d, last deletion %d: not reaped yet", m.LastIndex, lastDelete)
 		}
 		return nil
 	}, a.Output)
@@ -386,7 +404,7 @@ func TestKVTombstonesReaped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := kv.Get("other/4", &api.QueryOptions{WaitIndex: written, WaitTime: time.Second}); err != nil {
+	if _, _, err := kv.Get("never-written", &api.QueryOptions{WaitIndex: meta.LastIndex, WaitTime: time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	_, again, err := kv.Get("gone", nil)
