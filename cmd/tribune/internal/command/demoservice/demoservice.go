@@ -212,7 +212,6 @@ func (c *cmd) Run(ctx context.Context, args []string) int {
 	cfg := DefaultConfig()
 	var tags, level string
 	fs := flag.NewFlagSet("demo-service", flag.ContinueOnError)
-	fs.SetOutput(c.io.Err)
 	fs.StringVar(&cfg.Name, "name", cfg.Name, "The service's name.")
 	fs.StringVar(&cfg.ID, "id", "", "The service's ID; the name by default.")
 	fs.StringVar(&tags, "tags", "", "The service's tags, comma-separated.")
@@ -222,17 +221,8 @@ func (c *cmd) Run(ctx context.Context, args []string) int {
 	fs.DurationVar(&cfg.CheckInterval, "check-interval", cfg.CheckInterval, "How often the agent probes the health path.")
 	fs.StringVar(&level, "log-level", "info", "Log level: trace, debug, info, warn, error.")
 	c.http.Register(fs)
-	fs.Usage = func() {
-		fmt.Fprint(c.io.Err, strings.TrimLeft(help, "\n"))
-		fmt.Fprintln(c.io.Err, "\nOptions:")
-		fmt.Fprintln(c.io.Err)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 1
+	if code, done := command.Parse(fs, c.io, help, args); done {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(c.io.Err, "Too many arguments (expected 0, got %d)\n", fs.NArg())

@@ -5,11 +5,9 @@ package join
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/tribune/tribune/cmd/tribune/internal/command"
 )
@@ -36,18 +34,8 @@ func (c *cmd) flags() *flag.FlagSet {
 
 func (c *cmd) Run(ctx context.Context, args []string) int {
 	fs := c.flags()
-	fs.SetOutput(c.io.Err)
-	fs.Usage = func() {
-		fmt.Fprint(c.io.Err, strings.TrimLeft(help, "\n"))
-		fmt.Fprintln(c.io.Err, "\nOptions:")
-		fmt.Fprintln(c.io.Err)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 1
+	if code, done := command.Parse(fs, c.io, help, args); done {
+		return code
 	}
 	addrs := fs.Args()
 	if len(addrs) == 0 {

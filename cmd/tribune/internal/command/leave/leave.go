@@ -5,11 +5,9 @@ package leave
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/tribune/tribune/cmd/tribune/internal/command"
 )
@@ -28,18 +26,8 @@ func (c *cmd) Run(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("leave", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	c.http.Register(fs)
-	fs.SetOutput(c.io.Err)
-	fs.Usage = func() {
-		fmt.Fprint(c.io.Err, strings.TrimLeft(help, "\n"))
-		fmt.Fprintln(c.io.Err, "\nOptions:")
-		fmt.Fprintln(c.io.Err)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 1
+	if code, done := command.Parse(fs, c.io, help, args); done {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(c.io.Err, "Error found unexpected args: %v\n", fs.Args())
