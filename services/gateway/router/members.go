@@ -2,8 +2,6 @@ package router
 
 import (
 	"context"
-	"errors"
-	"io"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -91,18 +89,7 @@ func (m *Members) WatchMembers(req *membershipv1.WatchMembersRequest, stream mem
 	if err != nil {
 		return err
 	}
-	for {
-		resp, err := up.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := stream.Send(resp); err != nil {
-			return err
-		}
-	}
+	return relay(up, stream)
 }
 
 // ListCoordinates forwards a coordinate listing.

@@ -3,8 +3,6 @@ package router
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"slices"
 	"sort"
 
@@ -301,16 +299,5 @@ func (g *Registry) Watch(req *registryv1.WatchRequest, stream grpc.ServerStreami
 	if err != nil {
 		return err
 	}
-	for {
-		resp, err := up.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := stream.Send(resp); err != nil {
-			return fmt.Errorf("router: registry watch send: %w", err)
-		}
-	}
+	return relay(up, stream)
 }

@@ -241,6 +241,12 @@ func (r *Router) Watch(req *kvv1.WatchRequest, stream kvv1.KVService_WatchServer
 	if err != nil {
 		return err
 	}
+	return relay(up, stream)
+}
+
+// relay forwards the messages of a server stream from the service that
+// owns it to the gateway's client until the upstream ends.
+func relay[T any](up grpc.ServerStreamingClient[T], down grpc.ServerStreamingServer[T]) error {
 	for {
 		resp, err := up.Recv()
 		if errors.Is(err, io.EOF) {
@@ -249,8 +255,8 @@ func (r *Router) Watch(req *kvv1.WatchRequest, stream kvv1.KVService_WatchServer
 		if err != nil {
 			return err
 		}
-		if err := stream.Send(resp); err != nil {
-			return fmt.Errorf("router: watch send: %w", err)
+		if err := down.Send(resp); err != nil {
+			return fmt.Errorf("router: relay a stream: %w", err)
 		}
 	}
 }
