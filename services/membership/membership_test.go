@@ -188,7 +188,9 @@ func TestThreeMembersJoinAndSeeEachOtherAlive(t *testing.T) {
 func TestFailedLeftAndForceLeave(t *testing.T) {
 	ctx := t.Context()
 	a := start(t, testConfig(t, "a", "dc1", true))
-	b := start(t, testConfig(t, "b", "dc1", false))
+	bc := testConfig(t, "b", "dc1", false)
+	bc.LeavePropagateDelay = time.Second // b's leave must reach a before b stops
+	b := start(t, bc)
 	c := start(t, testConfig(t, "c", "dc1", false))
 	d := start(t, testConfig(t, "d", "dc1", false))
 	sa := newServer(t, a)
@@ -578,6 +580,9 @@ func TestLeaveOverGRPC(t *testing.T) {
 	a := start(t, testConfig(t, "a", "dc1", true))
 	cfg := testConfig(t, "b", "dc1", false)
 	cfg.RetryJoin = []string{addr(a, false)}
+	// The production default: the leave has a second to reach a before b
+	// shuts down, even on a busy machine (100 ms was not always enough).
+	cfg.LeavePropagateDelay = time.Second
 	c, done, runErr, _ := runAgent(t, cfg)
 	sa := newServer(t, a)
 	eventually(t, 10*time.Second, wantStatus(t.Context(), sa, false, "b", membershipv1.MemberStatus_MEMBER_STATUS_ALIVE))
