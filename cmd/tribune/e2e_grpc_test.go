@@ -2,8 +2,10 @@ package main_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,5 +168,101 @@ func TestGRPCCatalogWatch(t *testing.T) {
 	}
 	if strings.Join(got, ",") != "TYPE_DELETE db-1,TYPE_PUT db-2" {
 		t.Fatalf("resumed watch replayed %v", got)
+	}
+}
+
+// TestConcurrentWritesAreBatched writes from many clients at once through
+// the public gRPC port and checks that the gateway batched them: every
+// write is acknowledged with its own outcome (one bad write among them
+// fails alone), reads back at the index it was acknowledged with, and the
+// writes share far fewer Raft entries than there are writes.
+func TestConcurrentWritesAreBatched(t *testing.T) {
+	a := agenttest.Start(t, "")
+	conn, err := rpc.Dial(a.GRPC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	kv := kvv1.NewKVServiceClient(conn)
+	reg := registryv1.NewRegistryServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const n = 128
+
+	// concurrently runs write(i) for i < n, all released at once, and
+	// returns the index each acknowledged and the error of each.
+	concurrently := func(write func(i int) (uint64, error)) ([]uint64, []error) {
+		indexes, errs := make([]uint64, n), make([]error, n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				indexes[i], errs[i] = write(i)
+			})
+		}
+		close(start)
+		wg.Wait()
+		return indexes, errs
+	}
+	checkBatched := func(what string, indexes []uint64, errs []error, bad int, badCode codes.Code) {
+		t.Helper()
+		entries := map[uint64]bool{}
+		for i, err := range errs {
+			if i == bad {
+				if status.Code(err) != badCode {
+					t.Errorf("%s %d: %v, want %v", what, i, err, badCode)
+				}
+				continue
+			}
+			if err != nil || indexes[i] == 0 {
+				t.Fatalf("%s %d: index %d, %v", what, i, indexes[i], err)
+			}
+			entries[indexes[i]] = true
+		}
+		if len(entries) > n/2 {
+			t.Errorf("%d %ss took %d Raft entries: not batched", n-1, what, len(entries))
+		}
+		t.Logf("%d %ss in %d Raft entries", n-1, what, len(entries))
+	}
+
+	const badPut = 17
+	indexes, errs := concurrently(func(i int) (uint64, error) {
+		value := []byte(fmt.Sprint(i))
+		if i == badPut {
+			value = make([]byte, 512<<10+1)
+		}
+		resp, err := kv.Put(ctx, &kvv1.PutRequest{Key: fmt.Sprintf("batched/%03d", i), Value: value})
+		return resp.GetIndex(), err
+	})
+	checkBatched("put", indexes, errs, badPut, codes.ResourceExhausted)
+	got, err := kv.Get(ctx, &kvv1.GetRequest{Key: "batched/", Recurse: true})
+	if err != nil || len(got.Pairs) != n-1 {
+		t.Fatalf("read back: %d pairs, %v; want %d", len(got.GetPairs()), err, n-1)
+	}
+	for _, p := range got.Pairs {
+		var i int
+		fmt.Sscanf(strings.TrimPrefix(p.Key, "batched/"), "%d", &i)
+		if string(p.Value) != fmt.Sprint(i) || p.ModifyIndex != indexes[i] {
+			t.Errorf("%s = %q at %d, want %d at %d", p.Key, p.Value, p.ModifyIndex, i, indexes[i])
+		}
+	}
+
+	const badRegistration = 5
+	indexes, errs = concurrently(func(i int) (uint64, error) {
+		addr := fmt.Sprintf("10.0.%d.%d", i/256, i%256)
+		if i == badRegistration {
+			addr = ""
+		}
+		resp, err := reg.Register(ctx, &registryv1.RegisterRequest{
+			Node:    &registryv1.Node{Node: fmt.Sprintf("batched-%03d", i), Address: addr},
+			Service: &registryv1.Service{Service: "batched", Port: int32(1000 + i)},
+		})
+		return resp.GetIndex(), err
+	})
+	checkBatched("registration", indexes, errs, badRegistration, codes.InvalidArgument)
+	inst, err := reg.ServiceNodes(ctx, &registryv1.ServiceNodesRequest{Service: "batched"})
+	if err != nil || len(inst.Instances) != n-1 {
+		t.Fatalf("instances: %d, %v; want %d", len(inst.GetInstances()), err, n-1)
 	}
 }

@@ -25,7 +25,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/tribune/tribune/lib/batch"
 	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
+	regbatchv1 "github.com/tribune/tribune/sdk/go/tribune/registry/batch/v1"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
 	"github.com/tribune/tribune/services/gateway/httpapi"
 	"github.com/tribune/tribune/services/gateway/router"
@@ -35,6 +37,7 @@ import (
 // data to shape. It does not filter (?filter is the router's).
 type fakeRegistry struct {
 	registryv1.UnimplementedRegistryServiceServer
+	regbatchv1.UnimplementedBatchServiceServer
 
 	mu       sync.Mutex
 	index    uint64
@@ -84,6 +87,30 @@ func (f *fakeRegistry) Register(_ context.Context, req *registryv1.RegisterReque
 		f.checks[name] = append(slices.DeleteFunc(f.checks[name], func(o *registryv1.Check) bool { return o.CheckId == c.CheckId }), c)
 	}
 	return &registryv1.RegisterResponse{Index: f.index}, nil
+}
+
+// Write serves the gateway's batches of catalog writes with Register and
+// Deregister.
+func (f *fakeRegistry) Write(ctx context.Context, req *regbatchv1.WriteRequest) (*regbatchv1.WriteResponse, error) {
+	resp := &regbatchv1.WriteResponse{}
+	for _, op := range req.Ops {
+		res := &regbatchv1.Result{}
+		if r := op.GetRegister(); r != nil {
+			out, err := f.Register(ctx, r)
+			res.Result = &regbatchv1.Result_Register{Register: out}
+			if err != nil {
+				res.Result = &regbatchv1.Result_Error{Error: batch.WriteError(err)}
+			}
+		} else {
+			out, err := f.Deregister(ctx, op.GetDeregister())
+			res.Result = &regbatchv1.Result_Deregister{Deregister: out}
+			if err != nil {
+				res.Result = &regbatchv1.Result_Error{Error: batch.WriteError(err)}
+			}
+		}
+		resp.Results = append(resp.Results, res)
+	}
+	return resp, nil
 }
 
 func (f *fakeRegistry) Deregister(_ context.Context, req *registryv1.DeregisterRequest) (*registryv1.DeregisterResponse, error) {
@@ -230,6 +257,7 @@ func shapeServer(t *testing.T, fake *fakeRegistry) *httptest.Server {
 	gs := grpc.NewServer()
 	if fake != nil {
 		registryv1.RegisterRegistryServiceServer(gs, fake)
+		regbatchv1.RegisterBatchServiceServer(gs, fake)
 	}
 	go func() { _ = gs.Serve(lis) }()
 	t.Cleanup(gs.Stop)

@@ -10,10 +10,12 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/tribune/tribune/lib/batch"
 	"github.com/tribune/tribune/services/gateway/consul"
 
 	membershipv1 "github.com/tribune/tribune/sdk/go/tribune/membership/v1"
 	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
+	regbatchv1 "github.com/tribune/tribune/sdk/go/tribune/registry/batch/v1"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
 )
 
@@ -34,6 +36,9 @@ type Registry struct {
 	datacenter string
 	// client is nil when no registry is configured.
 	client registryv1.RegistryServiceClient
+	// writes batches the registrations and deregistrations of this
+	// datacenter (nil when client is).
+	writes *batch.Batcher[*regbatchv1.Op, *regbatchv1.Result]
 	// members, when set, knows the datacenters of the WAN pool.
 	members membershipv1.MembershipServiceClient
 	// remotes reaches the servers of other datacenters.
@@ -143,6 +148,16 @@ func filtered[Req filterable, Resp any, P comparable, C any](ctx context.Context
 
 // Register forwards a registration.
 func (g *Registry) Register(ctx context.Context, req *registryv1.RegisterRequest) (*registryv1.RegisterResponse, error) {
+	if g.localWrite(req.GetOptions().GetDatacenter()) {
+		res, err := write(ctx, g.writes, &regbatchv1.Op{Op: &regbatchv1.Op_Register{Register: req}})
+		if err != nil {
+			return nil, err
+		}
+		if res.GetRegister() == nil {
+			return nil, status.Error(codes.Internal, "router: a registration's batch result is not a registration's")
+		}
+		return res.GetRegister(), nil
+	}
 	c, err := g.upstream(ctx, req.GetOptions().GetDatacenter())
 	if err != nil {
 		return nil, err
@@ -150,8 +165,24 @@ func (g *Registry) Register(ctx context.Context, req *registryv1.RegisterRequest
 	return c.Register(ctx, req)
 }
 
+// localWrite reports whether a catalog write for dc goes to this server's
+// own registry, through the batches.
+func (g *Registry) localWrite(dc string) bool {
+	return g.writes != nil && (dc == "" || dc == g.datacenter)
+}
+
 // Deregister forwards a deregistration.
 func (g *Registry) Deregister(ctx context.Context, req *registryv1.DeregisterRequest) (*registryv1.DeregisterResponse, error) {
+	if g.localWrite(req.GetOptions().GetDatacenter()) {
+		res, err := write(ctx, g.writes, &regbatchv1.Op{Op: &regbatchv1.Op_Deregister{Deregister: req}})
+		if err != nil {
+			return nil, err
+		}
+		if res.GetDeregister() == nil {
+			return nil, status.Error(codes.Internal, "router: a deregistration's batch result is not a deregistration's")
+		}
+		return res.GetDeregister(), nil
+	}
 	c, err := g.upstream(ctx, req.GetOptions().GetDatacenter())
 	if err != nil {
 		return nil, err

@@ -15,11 +15,14 @@ import (
 	"google.golang.org/grpc/status"
 
 	agentv1 "github.com/tribune/tribune/sdk/go/tribune/agent/v1"
+	batchv1 "github.com/tribune/tribune/sdk/go/tribune/kv/batch/v1"
 	kvv1 "github.com/tribune/tribune/sdk/go/tribune/kv/v1"
 	membershipv1 "github.com/tribune/tribune/sdk/go/tribune/membership/v1"
+	regbatchv1 "github.com/tribune/tribune/sdk/go/tribune/registry/batch/v1"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
 	statusv1 "github.com/tribune/tribune/sdk/go/tribune/status/v1"
 
+	"github.com/tribune/tribune/lib/batch"
 	"github.com/tribune/tribune/lib/raftpeer"
 )
 
@@ -34,7 +37,11 @@ type Router struct {
 
 	datacenter string
 	kv         kvv1.KVServiceClient
-	status     statusv1.StatusServiceClient
+	// kvWrites batches the local KV store's puts and deletes (nil on a
+	// client agent): many clients' writes become one call to the kv
+	// service and one Raft entry.
+	kvWrites *batch.Batcher[*batchv1.Op, *batchv1.Result]
+	status   statusv1.StatusServiceClient
 	// kvStatus is the kv service's status: the KV shard's Raft.
 	kvStatus statusv1.StatusServiceClient
 	registry *Registry
@@ -47,6 +54,7 @@ type Router struct {
 type Option func(*options)
 
 type options struct {
+	batch        batch.Config
 	registryConn grpc.ClientConnInterface
 	healthConn   grpc.ClientConnInterface
 	memberConn   grpc.ClientConnInterface
@@ -56,6 +64,12 @@ type options struct {
 // service's connection. Without it they fail with ErrNoServers.
 func WithRegistry(conn grpc.ClientConnInterface) Option {
 	return func(o *options) { o.registryConn = conn }
+}
+
+// WithWriteBatching bounds the batches of local KV writes; the default is
+// batch.DefaultConfig().
+func WithWriteBatching(cfg batch.Config) Option {
+	return func(o *options) { o.batch = cfg }
 }
 
 // WithHealth forwards agent calls (Consul's /v1/agent) over conn, the
@@ -88,14 +102,35 @@ func New(datacenter string, kvConn grpc.ClientConnInterface, opts ...Option) (*R
 	if datacenter == "" {
 		return nil, errors.New("router: datacenter is required")
 	}
-	var o options
+	o := options{batch: batch.DefaultConfig()}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	var kvWrites *batch.Batcher[*batchv1.Op, *batchv1.Result]
+	if kvConn != nil {
+		var err error
+		c := batchv1.NewBatchServiceClient(kvConn)
+		kvWrites, err = newWrites(o.batch, func(ctx context.Context, ops []*batchv1.Op) ([]*batchv1.Result, error) {
+			resp, err := c.Write(ctx, &batchv1.WriteRequest{Ops: ops})
+			return resp.GetResults(), err
+		}, (*batchv1.Result).GetError, kvOpSize)
+		if err != nil {
+			return nil, fmt.Errorf("router: %w", err)
+		}
 	}
 	reg := &Registry{datacenter: datacenter}
 	statusConn := kvConn
 	if o.registryConn != nil {
 		reg.client = registryv1.NewRegistryServiceClient(o.registryConn)
+		c := regbatchv1.NewBatchServiceClient(o.registryConn)
+		var err error
+		reg.writes, err = newWrites(o.batch, func(ctx context.Context, ops []*regbatchv1.Op) ([]*regbatchv1.Result, error) {
+			resp, err := c.Write(ctx, &regbatchv1.WriteRequest{Ops: ops})
+			return resp.GetResults(), err
+		}, (*regbatchv1.Result).GetError, registryOpSize)
+		if err != nil {
+			return nil, fmt.Errorf("router: %w", err)
+		}
 		statusConn = o.registryConn
 	}
 	agent := &Agent{}
@@ -113,6 +148,7 @@ func New(datacenter string, kvConn grpc.ClientConnInterface, opts ...Option) (*R
 	return &Router{
 		datacenter: datacenter,
 		kv:         kvClient(kvConn),
+		kvWrites:   kvWrites,
 		status:     statusClient(statusConn),
 		kvStatus:   statusClient(kvConn),
 		registry:   reg,
@@ -137,8 +173,23 @@ func statusClient(conn grpc.ClientConnInterface) statusv1.StatusServiceClient {
 	return statusv1.NewStatusServiceClient(conn)
 }
 
-// Close closes the connections the router opened to other datacenters.
-func (r *Router) Close() { r.remotes.Close() }
+// Close closes the connections the router opened to other datacenters and
+// fails the writes still waiting for a batch.
+func (r *Router) Close() {
+	if r.kvWrites != nil {
+		r.kvWrites.Close()
+	}
+	if r.registry.writes != nil {
+		r.registry.writes.Close()
+	}
+	r.remotes.Close()
+}
+
+// localWrite reports whether a write for dc goes to this server's own kv
+// service, through the batches.
+func (r *Router) localWrite(dc string) bool {
+	return r.kvWrites != nil && (dc == "" || dc == r.datacenter)
+}
 
 // Registry returns the router's catalog service.
 func (r *Router) Registry() *Registry { return r.registry }
@@ -215,6 +266,16 @@ func (r *Router) Get(ctx context.Context, req *kvv1.GetRequest) (*kvv1.GetRespon
 
 // Put forwards a KV write.
 func (r *Router) Put(ctx context.Context, req *kvv1.PutRequest) (*kvv1.PutResponse, error) {
+	if r.localWrite(req.GetOptions().GetDatacenter()) {
+		res, err := write(ctx, r.kvWrites, &batchv1.Op{Op: &batchv1.Op_Put{Put: req}})
+		if err != nil {
+			return nil, err
+		}
+		if res.GetPut() == nil {
+			return nil, status.Error(codes.Internal, "router: a put's batch result is not a put's")
+		}
+		return res.GetPut(), nil
+	}
 	kv, err := r.kvFor(ctx, req.GetOptions().GetDatacenter())
 	if err != nil {
 		return nil, err
@@ -224,6 +285,16 @@ func (r *Router) Put(ctx context.Context, req *kvv1.PutRequest) (*kvv1.PutRespon
 
 // Delete forwards a KV delete.
 func (r *Router) Delete(ctx context.Context, req *kvv1.DeleteRequest) (*kvv1.DeleteResponse, error) {
+	if r.localWrite(req.GetOptions().GetDatacenter()) {
+		res, err := write(ctx, r.kvWrites, &batchv1.Op{Op: &batchv1.Op_Delete{Delete: req}})
+		if err != nil {
+			return nil, err
+		}
+		if res.GetDelete() == nil {
+			return nil, status.Error(codes.Internal, "router: a delete's batch result is not a delete's")
+		}
+		return res.GetDelete(), nil
+	}
 	kv, err := r.kvFor(ctx, req.GetOptions().GetDatacenter())
 	if err != nil {
 		return nil, err

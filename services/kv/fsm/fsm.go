@@ -46,8 +46,7 @@ func New(hub *blocking.Hub) *FSM {
 
 // Update applies a batch of committed entries.
 func (f *FSM) Update(entries []sm.Entry) ([]sm.Entry, error) {
-	var touched []string
-	var trees []string
+	var ch changes
 	f.mu.Lock()
 	for i := range entries {
 		e := &entries[i]
@@ -56,47 +55,87 @@ func (f *FSM) Update(entries []sm.Entry) ([]sm.Entry, error) {
 			f.mu.Unlock()
 			return nil, fmt.Errorf("fsm: entry %d: %w", e.Index, err)
 		}
-		switch op := cmd.Op.(type) {
-		case *fsmv1.Command_Put:
-			p := op.Put
-			if f.store.Put(e.Index, p.Key, p.Value, p.Flags, p.Cas) {
-				e.Result.Value = e.Index
-				touched = append(touched, p.Key)
+		if b, ok := cmd.Op.(*fsmv1.Command_Batch); ok {
+			res := &fsmv1.BatchResult{Ok: make([]bool, len(b.Batch.Commands))}
+			for j, c := range b.Batch.Commands {
+				if _, nested := c.Op.(*fsmv1.Command_Batch); nested {
+					f.mu.Unlock()
+					return nil, fmt.Errorf("fsm: entry %d: a batch within a batch", e.Index)
+				}
+				ok, err := f.apply(e.Index, c, &ch)
+				if err != nil {
+					f.mu.Unlock()
+					return nil, fmt.Errorf("fsm: entry %d, command %d: %w", e.Index, j, err)
+				}
+				res.Ok[j] = ok
 			}
-		case *fsmv1.Command_Delete:
-			d := op.Delete
-			if f.store.Delete(e.Index, d.Key, d.Cas) {
-				e.Result.Value = e.Index
-				touched = append(touched, d.Key)
-			}
-		case *fsmv1.Command_DeleteTree:
-			f.store.DeleteTree(e.Index, op.DeleteTree.Prefix)
-			e.Result.Value = e.Index
-			trees = append(trees, op.DeleteTree.Prefix)
-		case *fsmv1.Command_ReapTombstones:
-			// Wakes nobody: the only answers it changes are those of
-			// keys and prefixes with nothing left, whose index rises to
-			// the reaped one; a query blocked on one sees it when its
-			// wait ends.
-			f.store.ReapTombstones(op.ReapTombstones.Index)
-			e.Result.Value = e.Index
-		default:
-			if !cmd.IgnoreUnknown {
+			data, err := proto.Marshal(res)
+			if err != nil {
 				f.mu.Unlock()
-				return nil, fmt.Errorf("fsm: entry %d: unknown command %T; upgrade this server", e.Index, cmd.Op)
+				return nil, fmt.Errorf("fsm: entry %d: %w", e.Index, err)
 			}
-			e.Result.Value = e.Index // skipped, not rejected
+			e.Result = sm.Result{Value: e.Index, Data: data}
+		} else {
+			ok, err := f.apply(e.Index, cmd, &ch)
+			if err != nil {
+				f.mu.Unlock()
+				return nil, fmt.Errorf("fsm: entry %d: %w", e.Index, err)
+			}
+			if ok {
+				e.Result.Value = e.Index
+			}
 		}
 		f.store.SetApplied(e.Index)
 	}
 	f.mu.Unlock()
-	for _, k := range touched {
+	for _, k := range ch.keys {
 		f.hub.Notify(k)
 	}
-	for _, p := range trees {
+	for _, p := range ch.trees {
 		f.hub.NotifyPrefix(p)
 	}
 	return entries, nil
+}
+
+// changes are what an Update changed, to wake the blocking queries on
+// them once the store is unlocked.
+type changes struct {
+	keys  []string
+	trees []string
+}
+
+// apply applies cmd at index; f.mu is held. It reports whether the write
+// was made (false: a check-and-set failed), and fails only on a command it
+// does not know and must not skip.
+func (f *FSM) apply(index uint64, cmd *fsmv1.Command, ch *changes) (bool, error) {
+	switch op := cmd.Op.(type) {
+	case *fsmv1.Command_Put:
+		p := op.Put
+		if !f.store.Put(index, p.Key, p.Value, p.Flags, p.Cas) {
+			return false, nil
+		}
+		ch.keys = append(ch.keys, p.Key)
+	case *fsmv1.Command_Delete:
+		d := op.Delete
+		if !f.store.Delete(index, d.Key, d.Cas) {
+			return false, nil
+		}
+		ch.keys = append(ch.keys, d.Key)
+	case *fsmv1.Command_DeleteTree:
+		f.store.DeleteTree(index, op.DeleteTree.Prefix)
+		ch.trees = append(ch.trees, op.DeleteTree.Prefix)
+	case *fsmv1.Command_ReapTombstones:
+		// Wakes nobody: the only answers it changes are those of keys
+		// and prefixes with nothing left, whose index rises to the
+		// reaped one; a query blocked on one sees it when its wait ends.
+		f.store.ReapTombstones(op.ReapTombstones.Index)
+	default:
+		if !cmd.IgnoreUnknown {
+			return false, fmt.Errorf("unknown command %T; upgrade this server", cmd.Op)
+		}
+		// skipped, not rejected
+	}
+	return true, nil
 }
 
 // Lookup runs a Query.

@@ -426,3 +426,83 @@ func TestSaveSnapshotBadContext(t *testing.T) {
 		t.Error("SaveSnapshot of a bad context succeeded")
 	}
 }
+
+func batchCmd(cmds ...*fsmv1.Command) *fsmv1.Command {
+	return &fsmv1.Command{Op: &fsmv1.Command_Batch{Batch: &fsmv1.Batch{Commands: cmds}}}
+}
+
+// applyBatch applies cmds as one Batch entry and returns its index and
+// whether each command was made.
+func (h *harness) applyBatch(cmds ...*fsmv1.Command) (uint64, []bool, error) {
+	h.t.Helper()
+	index := h.next
+	h.next++
+	out, err := h.f.Update([]sm.Entry{{Index: index, Cmd: marshal(h.t, batchCmd(cmds...))}})
+	if err != nil {
+		return index, nil, err
+	}
+	if out[0].Result.Value != index {
+		h.t.Fatalf("Result.Value = %d, want the entry's index %d", out[0].Result.Value, index)
+	}
+	var res fsmv1.BatchResult
+	if err := proto.Unmarshal(out[0].Result.Data, &res); err != nil {
+		h.t.Fatalf("Result.Data: %v", err)
+	}
+	return index, res.Ok, nil
+}
+
+func TestBatchEntry(t *testing.T) {
+	h := newHarness(t)
+	h.apply(putCmd("a", "1", nil), putCmd("gone/1", "1", nil)) // 1, 2
+	woken := h.hub.Watch("a")
+	index, ok, err := h.applyBatch(
+		putCmd("a", "2", u64(1)), // made: a's ModifyIndex is 1
+		putCmd("a", "3", u64(1)), // refused: the first made it 3
+		putCmd("b", "1", u64(0)), // made: create-only
+		delCmd("b", u64(0)),      // refused
+		delCmd("missing", nil),   // made: deleting nothing succeeds
+		treeCmd("gone/"),
+		&fsmv1.Command{IgnoreUnknown: true}, // skipped, not refused
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []bool{true, false, true, false, true, true, true}; !reflect.DeepEqual(ok, want) {
+		t.Errorf("outcomes %v, want %v", ok, want)
+	}
+	want := state{
+		Entries: []store.Entry{
+			{Key: "a", Value: []byte("2"), Flags: 1, CreateIndex: 1, ModifyIndex: index},
+			{Key: "b", Value: []byte("1"), Flags: 1, CreateIndex: index, ModifyIndex: index},
+		},
+		Tombstones: []store.Tombstone{{Key: "gone/1", Index: index}},
+		Applied:    index,
+	}
+	if got := h.state(); !reflect.DeepEqual(got, want) {
+		t.Errorf("state:\n got %+v\nwant %+v", got, want)
+	}
+	select {
+	case <-woken:
+	default:
+		t.Error("a watcher of a key the batch wrote was not woken")
+	}
+}
+
+func TestBatchEntryRefusedWhole(t *testing.T) {
+	tests := []struct {
+		name string
+		cmd  *fsmv1.Command
+	}{
+		{"nested batch", batchCmd(putCmd("x", "1", nil))},
+		{"unknown op", &fsmv1.Command{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.apply(putCmd("k", "v", nil))
+			if _, _, err := h.applyBatch(putCmd("k", "w", nil), tt.cmd); err == nil {
+				t.Fatal("Update accepted the batch; a replica must stop, not skip")
+			}
+		})
+	}
+}

@@ -14,8 +14,10 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tribune/tribune/lib/batch"
 	"github.com/tribune/tribune/lib/blocking"
 	"github.com/tribune/tribune/lib/replica"
+	batchv1 "github.com/tribune/tribune/sdk/go/tribune/kv/batch/v1"
 	fsmv1 "github.com/tribune/tribune/sdk/go/tribune/kv/fsm/v1"
 	kvv1 "github.com/tribune/tribune/sdk/go/tribune/kv/v1"
 	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
@@ -47,9 +49,11 @@ func (c Config) Validate() error {
 	return c.Blocking.Validate()
 }
 
-// Server implements KVService (replica.StatusServer serves StatusService).
+// Server implements KVService, and BatchService for the gateway of the
+// same server (replica.StatusServer serves StatusService).
 type Server struct {
 	kvv1.UnimplementedKVServiceServer
+	batchv1.UnimplementedBatchServiceServer
 
 	cfg  Config
 	raft Raft
@@ -70,6 +74,7 @@ func New(cfg Config, raft Raft, hub *blocking.Hub) (*Server, error) {
 // AddTo adds the server's services to g.
 func (s *Server) AddTo(g grpc.ServiceRegistrar) {
 	kvv1.RegisterKVServiceServer(g, s)
+	batchv1.RegisterBatchServiceServer(g, s)
 }
 
 // Errors of bad requests, in Consul's words.
@@ -175,6 +180,19 @@ func (s *Server) propose(ctx context.Context, cmd *fsmv1.Command) (ok bool, inde
 
 // Put writes a key.
 func (s *Server) Put(ctx context.Context, req *kvv1.PutRequest) (*kvv1.PutResponse, error) {
+	cmd, err := s.putCommand(req)
+	if err != nil {
+		return nil, err
+	}
+	ok, index, err := s.propose(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	return &kvv1.PutResponse{Ok: ok, Index: index}, nil
+}
+
+// putCommand checks a put and returns its command.
+func (s *Server) putCommand(req *kvv1.PutRequest) (*fsmv1.Command, error) {
 	if req.Key == "" {
 		return nil, errMissingKey
 	}
@@ -182,33 +200,104 @@ func (s *Server) Put(ctx context.Context, req *kvv1.PutRequest) (*kvv1.PutRespon
 		return nil, status.Errorf(codes.ResourceExhausted,
 			"Request body(%d bytes) too large, max size: %d bytes", len(req.Value), s.cfg.MaxValueSize)
 	}
-	ok, index, err := s.propose(ctx, &fsmv1.Command{Op: &fsmv1.Command_Put{Put: &fsmv1.Put{
+	return &fsmv1.Command{Op: &fsmv1.Command_Put{Put: &fsmv1.Put{
 		Key: req.Key, Value: req.Value, Flags: req.Flags, Cas: req.Cas,
-	}}})
-	if err != nil {
-		return nil, err
-	}
-	return &kvv1.PutResponse{Ok: ok, Index: index}, nil
+	}}}, nil
 }
 
 // Delete removes a key or a prefix.
 func (s *Server) Delete(ctx context.Context, req *kvv1.DeleteRequest) (*kvv1.DeleteResponse, error) {
-	cmd := &fsmv1.Command{}
-	switch {
-	case req.Recurse && req.Cas != nil:
-		return nil, status.Error(codes.InvalidArgument, "Conflicting flags: cas and recurse")
-	case req.Recurse:
-		cmd.Op = &fsmv1.Command_DeleteTree{DeleteTree: &fsmv1.DeleteTree{Prefix: req.Key}}
-	case req.Key == "":
-		return nil, errMissingKey
-	default:
-		cmd.Op = &fsmv1.Command_Delete{Delete: &fsmv1.Delete{Key: req.Key, Cas: req.Cas}}
+	cmd, err := deleteCommand(req)
+	if err != nil {
+		return nil, err
 	}
 	ok, index, err := s.propose(ctx, cmd)
 	if err != nil {
 		return nil, err
 	}
 	return &kvv1.DeleteResponse{Ok: ok, Index: index}, nil
+}
+
+// deleteCommand checks a delete and returns its command.
+func deleteCommand(req *kvv1.DeleteRequest) (*fsmv1.Command, error) {
+	switch {
+	case req.Recurse && req.Cas != nil:
+		return nil, status.Error(codes.InvalidArgument, "Conflicting flags: cas and recurse")
+	case req.Recurse:
+		return &fsmv1.Command{Op: &fsmv1.Command_DeleteTree{DeleteTree: &fsmv1.DeleteTree{Prefix: req.Key}}}, nil
+	case req.Key == "":
+		return nil, errMissingKey
+	}
+	return &fsmv1.Command{Op: &fsmv1.Command_Delete{Delete: &fsmv1.Delete{Key: req.Key, Cas: req.Cas}}}, nil
+}
+
+// Write applies a batch of independent puts and deletes as one Raft entry.
+// An op that is refused on its own (bad input, a failed check-and-set)
+// gets its own error or false; a failure of the proposal (no leader, a
+// timeout) fails the whole call, and then none of the ops was made.
+func (s *Server) Write(ctx context.Context, req *batchv1.WriteRequest) (*batchv1.WriteResponse, error) {
+	results := make([]*batchv1.Result, len(req.Ops))
+	cmds := make([]*fsmv1.Command, 0, len(req.Ops))
+	at := make([]int, 0, len(req.Ops)) // the op of each command
+	for i, op := range req.Ops {
+		var cmd *fsmv1.Command
+		var err error
+		switch o := op.Op.(type) {
+		case *batchv1.Op_Put:
+			cmd, err = s.putCommand(o.Put)
+		case *batchv1.Op_Delete:
+			cmd, err = deleteCommand(o.Delete)
+		default:
+			err = status.Errorf(codes.InvalidArgument, "unknown batch op %T", op.Op)
+		}
+		if err != nil {
+			results[i] = &batchv1.Result{Result: &batchv1.Result_Error{Error: batch.WriteError(err)}}
+			continue
+		}
+		cmds = append(cmds, cmd)
+		at = append(at, i)
+	}
+	made, index, err := s.proposeAll(ctx, cmds)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range at {
+		ok, idx := made[j], index
+		if !ok {
+			idx = fsm.Rejected
+		}
+		if _, isPut := req.Ops[i].Op.(*batchv1.Op_Put); isPut {
+			results[i] = &batchv1.Result{Result: &batchv1.Result_Put{Put: &kvv1.PutResponse{Ok: ok, Index: idx}}}
+		} else {
+			results[i] = &batchv1.Result{Result: &batchv1.Result_Delete{Delete: &kvv1.DeleteResponse{Ok: ok, Index: idx}}}
+		}
+	}
+	return &batchv1.WriteResponse{Results: results}, nil
+}
+
+// proposeAll proposes cmds as one entry (a Batch, unless there is only
+// one) and returns whether each was made and the entry's index.
+func (s *Server) proposeAll(ctx context.Context, cmds []*fsmv1.Command) ([]bool, uint64, error) {
+	switch len(cmds) {
+	case 0:
+		return nil, 0, nil
+	case 1:
+		ok, index, err := s.propose(ctx, cmds[0])
+		return []bool{ok}, index, err
+	}
+	b, err := proto.Marshal(&fsmv1.Command{Op: &fsmv1.Command_Batch{Batch: &fsmv1.Batch{Commands: cmds}}})
+	if err != nil {
+		return nil, 0, status.Error(codes.Internal, err.Error())
+	}
+	res, err := s.raft.Propose(ctx, b)
+	if err != nil {
+		return nil, 0, replica.Status(err)
+	}
+	var out fsmv1.BatchResult
+	if err := proto.Unmarshal(res.Data, &out); err != nil || len(out.Ok) != len(cmds) {
+		return nil, 0, status.Errorf(codes.Internal, "kv: the result of batch entry %d does not match it", res.Value)
+	}
+	return out.Ok, res.Value, nil
 }
 
 type sinceResult struct {

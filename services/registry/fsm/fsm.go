@@ -87,29 +87,9 @@ func (f *FSM) Update(entries []sm.Entry) ([]sm.Entry, error) {
 	f.mu.Lock()
 	for i := range entries {
 		e := &entries[i]
-		cmd := &fsmv1.Command{}
-		if err := proto.Unmarshal(e.Cmd, cmd); err != nil {
+		if err := f.applyEntry(e); err != nil {
 			f.mu.Unlock()
 			return nil, fmt.Errorf("fsm: entry %d: %w", e.Index, err)
-		}
-		switch op := cmd.Op.(type) {
-		case *fsmv1.Command_Register:
-			r := op.Register
-			if err := f.store.Register(e.Index, r.Node, r.Service, r.Checks, r.SkipNodeUpdate); err != nil {
-				e.Result = sm.Result{Value: Rejected, Data: []byte(err.Error())}
-			} else {
-				e.Result.Value = e.Index
-			}
-		case *fsmv1.Command_Deregister:
-			d := op.Deregister
-			f.store.Deregister(e.Index, d.Node, d.ServiceId, d.CheckId)
-			e.Result.Value = e.Index
-		default:
-			if !cmd.IgnoreUnknown {
-				f.mu.Unlock()
-				return nil, fmt.Errorf("fsm: entry %d: unknown command %T; upgrade this server", e.Index, cmd.Op)
-			}
-			e.Result.Value = e.Index // skipped, not rejected
 		}
 		f.store.SetApplied(e.Index)
 		f.log.add(f.store.TakeEvents())
@@ -120,6 +100,66 @@ func (f *FSM) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		f.hub.Notify(t)
 	}
 	return entries, nil
+}
+
+// applyEntry applies one entry and sets its result; f.mu is held.
+func (f *FSM) applyEntry(e *sm.Entry) error {
+	cmd := &fsmv1.Command{}
+	if err := proto.Unmarshal(e.Cmd, cmd); err != nil {
+		return err
+	}
+	b, ok := cmd.Op.(*fsmv1.Command_Batch)
+	if !ok {
+		refused, err := f.apply(e.Index, cmd)
+		if err != nil {
+			return err
+		}
+		if refused != nil {
+			e.Result = sm.Result{Value: Rejected, Data: []byte(refused.Error())}
+		} else {
+			e.Result.Value = e.Index
+		}
+		return nil
+	}
+	res := &fsmv1.BatchResult{Refused: make([]string, len(b.Batch.Commands))}
+	for j, c := range b.Batch.Commands {
+		if _, nested := c.Op.(*fsmv1.Command_Batch); nested {
+			return fmt.Errorf("command %d: a batch within a batch", j)
+		}
+		refused, err := f.apply(e.Index, c)
+		if err != nil {
+			return fmt.Errorf("command %d: %w", j, err)
+		}
+		if refused != nil {
+			res.Refused[j] = refused.Error()
+		}
+	}
+	data, err := proto.Marshal(res)
+	if err != nil {
+		return err
+	}
+	e.Result = sm.Result{Value: e.Index, Data: data}
+	return nil
+}
+
+// apply applies cmd at index; f.mu is held. It returns the store's reason
+// for refusing the command, or an error for a command it does not know
+// and must not skip.
+func (f *FSM) apply(index uint64, cmd *fsmv1.Command) (refused, err error) {
+	switch op := cmd.Op.(type) {
+	case *fsmv1.Command_Register:
+		r := op.Register
+		return f.store.Register(index, r.Node, r.Service, r.Checks, r.SkipNodeUpdate), nil
+	case *fsmv1.Command_Deregister:
+		d := op.Deregister
+		f.store.Deregister(index, d.Node, d.ServiceId, d.CheckId)
+	default:
+		if !cmd.IgnoreUnknown {
+			return nil, fmt.Errorf("unknown command %T; upgrade this server", cmd.Op)
+		}
+		// skipped, not refused
+	}
+	return nil, nil
 }
 
 // Lookup runs a Query or an EventsQuery.

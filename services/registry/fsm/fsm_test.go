@@ -583,3 +583,60 @@ func TestRecoverBadSnapshot(t *testing.T) {
 		t.Errorf("SaveSnapshot of a foreign context succeeded")
 	}
 }
+
+func batchCmd(cmds ...*fsmv1.Command) *fsmv1.Command {
+	return &fsmv1.Command{Op: &fsmv1.Command_Batch{Batch: &fsmv1.Batch{Commands: cmds}}}
+}
+
+// TestBatchEntry applies registrations and deregistrations as one Batch
+// entry: each is made or refused on its own, as when applied alone, and
+// all that are made carry the entry's index.
+func TestBatchEntry(t *testing.T) {
+	h := newHarness(t)
+	h.apply(reg(node("n1", "10.0.0.1"), svc("web1", "web"))) // 1
+	woken := h.hub.Watch(store.TopicService("web"))
+	cmds := []*fsmv1.Command{
+		reg(node("n2", "10.0.0.2"), svc("web2", "web"), chk("c2", "web2", store.StatusPassing)),
+		reg(node("n3", "10.0.0.3"), svc("web3", "web"), chk("c3", "nope", "")), // refused
+		dereg("n1", "web1", ""),
+		reg(node("", "10.0.0.4"), nil), // refused
+		&fsmv1.Command{IgnoreUnknown: true},
+	}
+	out := h.apply(batchCmd(cmds...))
+	e := out[0]
+	if e.Index != 2 || e.Result.Value != 2 {
+		t.Fatalf("entry %d result %d, want 2 and 2", e.Index, e.Result.Value)
+	}
+	var res fsmv1.BatchResult
+	if err := proto.Unmarshal(e.Result.Data, &res); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"", `Missing service registration for check "c3"`, "", "Must provide node", ""}
+	if len(res.Refused) != len(want) {
+		t.Fatalf("refused %q, want %d results", res.Refused, len(want))
+	}
+	for i, w := range want {
+		if (w == "") != (res.Refused[i] == "") || !strings.Contains(res.Refused[i], w) {
+			t.Errorf("command %d: refused %q, want %q", i, res.Refused[i], w)
+		}
+	}
+	if got := h.instances("web"); !slices.Equal(got, []string{"n2/web2"}) {
+		t.Errorf("web instances %q, want [n2/web2]", got)
+	}
+	n2 := h.query(func(s *store.Store) any { return s.Node("n2") }).(*registryv1.Node)
+	if n2.GetCreateIndex() != 2 || n2.GetModifyIndex() != 2 {
+		t.Errorf("n2 indexes %d/%d, want the entry's, 2", n2.GetCreateIndex(), n2.GetModifyIndex())
+	}
+	if h.query(func(s *store.Store) any { return s.Node("n3") }).(*registryv1.Node) != nil {
+		t.Error("the refused registration of n3 wrote its node")
+	}
+	if !isClosed(woken) {
+		t.Error("a watcher of the web service was not woken")
+	}
+	if evs, _ := h.since(1); len(evs) == 0 {
+		t.Error("the batch left no catalog events")
+	}
+	if _, err := h.f.Update(h.entries(marshal(t, batchCmd(batchCmd())))); err == nil {
+		t.Error("a batch within a batch was applied; a replica must stop, not skip")
+	}
+}

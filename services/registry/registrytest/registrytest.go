@@ -14,6 +14,7 @@ import (
 
 	"github.com/tribune/tribune/lib/nodeid"
 	"github.com/tribune/tribune/lib/rpc"
+	batchv1 "github.com/tribune/tribune/sdk/go/tribune/registry/batch/v1"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
 	"github.com/tribune/tribune/services/registry"
 )
@@ -23,6 +24,8 @@ type Registry struct {
 	// Address is its gRPC address (a unix socket).
 	Address string
 	Client  registryv1.RegistryServiceClient
+	// Batch is its batch API, which a server's gateway uses.
+	Batch batchv1.BatchServiceClient
 }
 
 // Start runs a registry for node until the test ends, and waits until it
@@ -61,7 +64,8 @@ func Start(t testing.TB, node string) *Registry {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	r := &Registry{Address: cfg.ListenAddress, Client: registryv1.NewRegistryServiceClient(conn)}
+	r := &Registry{Address: cfg.ListenAddress, Client: registryv1.NewRegistryServiceClient(conn),
+		Batch: batchv1.NewBatchServiceClient(conn)}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -15,10 +15,12 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tribune/tribune/lib/batch"
 	"github.com/tribune/tribune/lib/blocking"
 	"github.com/tribune/tribune/lib/nodeid"
 	"github.com/tribune/tribune/lib/replica"
 	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
+	batchv1 "github.com/tribune/tribune/sdk/go/tribune/registry/batch/v1"
 	fsmv1 "github.com/tribune/tribune/sdk/go/tribune/registry/fsm/v1"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
 	"github.com/tribune/tribune/services/registry/fsm"
@@ -48,9 +50,11 @@ func (c Config) Validate() error {
 	return c.Blocking.Validate()
 }
 
-// Server implements RegistryService (replica.StatusServer serves StatusService).
+// Server implements RegistryService, and BatchService for the gateway of
+// the same server (replica.StatusServer serves StatusService).
 type Server struct {
 	registryv1.UnimplementedRegistryServiceServer
+	batchv1.UnimplementedBatchServiceServer
 
 	cfg  Config
 	raft Raft
@@ -71,6 +75,7 @@ func New(cfg Config, raft Raft, hub *blocking.Hub) (*Server, error) {
 // AddTo adds the server's services to g.
 func (s *Server) AddTo(g grpc.ServiceRegistrar) {
 	registryv1.RegisterRegistryServiceServer(g, s)
+	batchv1.RegisterBatchServiceServer(g, s)
 }
 
 func invalid(format string, args ...any) error {
@@ -152,47 +157,153 @@ func (s *Server) normalize(req *registryv1.RegisterRequest) (*fsmv1.Register, er
 	return reg, nil
 }
 
+// propose proposes cmd and returns its index.
 func (s *Server) propose(ctx context.Context, cmd *fsmv1.Command) (uint64, error) {
+	index, reason, err := s.proposeOne(ctx, cmd)
+	switch {
+	case err != nil:
+		return 0, err
+	case reason != "":
+		return 0, refused(reason)
+	}
+	return index, nil
+}
+
+// proposeOne proposes cmd and returns its index, or the store's reason for
+// refusing it.
+func (s *Server) proposeOne(ctx context.Context, cmd *fsmv1.Command) (index uint64, reason string, err error) {
 	b, err := proto.Marshal(cmd)
 	if err != nil {
-		return 0, status.Error(codes.Internal, err.Error())
+		return 0, "", status.Error(codes.Internal, err.Error())
 	}
 	res, err := s.raft.Propose(ctx, b)
 	if err != nil {
-		return 0, replica.Status(err)
+		return 0, "", replica.Status(err)
 	}
 	if res.Value == fsm.Rejected {
-		msg := strings.TrimPrefix(string(res.Data), store.ErrRejected.Error()+": ")
-		return 0, status.Error(codes.FailedPrecondition, msg)
+		return 0, string(res.Data), nil
 	}
-	return res.Value, nil
+	return res.Value, "", nil
+}
+
+// refused is the status of a command the store refused, from its reason.
+func refused(reason string) error {
+	return status.Error(codes.FailedPrecondition, strings.TrimPrefix(reason, store.ErrRejected.Error()+": "))
 }
 
 // Register adds or updates a node, a service instance and checks.
 func (s *Server) Register(ctx context.Context, req *registryv1.RegisterRequest) (*registryv1.RegisterResponse, error) {
-	reg, err := s.normalize(req)
+	cmd, err := s.registerCommand(req)
 	if err != nil {
 		return nil, err
 	}
-	index, err := s.propose(ctx, &fsmv1.Command{Op: &fsmv1.Command_Register{Register: reg}})
+	index, err := s.propose(ctx, cmd)
 	if err != nil {
 		return nil, err
 	}
 	return &registryv1.RegisterResponse{Index: index}, nil
 }
 
+func (s *Server) registerCommand(req *registryv1.RegisterRequest) (*fsmv1.Command, error) {
+	reg, err := s.normalize(req)
+	if err != nil {
+		return nil, err
+	}
+	return &fsmv1.Command{Op: &fsmv1.Command_Register{Register: reg}}, nil
+}
+
 // Deregister removes a node, a service instance or a check.
 func (s *Server) Deregister(ctx context.Context, req *registryv1.DeregisterRequest) (*registryv1.DeregisterResponse, error) {
-	if req.Node == "" {
-		return nil, invalid("Must provide node")
+	cmd, err := deregisterCommand(req)
+	if err != nil {
+		return nil, err
 	}
-	index, err := s.propose(ctx, &fsmv1.Command{Op: &fsmv1.Command_Deregister{Deregister: &fsmv1.Deregister{
-		Node: req.Node, ServiceId: req.ServiceId, CheckId: req.CheckId,
-	}}})
+	index, err := s.propose(ctx, cmd)
 	if err != nil {
 		return nil, err
 	}
 	return &registryv1.DeregisterResponse{Index: index}, nil
+}
+
+func deregisterCommand(req *registryv1.DeregisterRequest) (*fsmv1.Command, error) {
+	if req.Node == "" {
+		return nil, invalid("Must provide node")
+	}
+	return &fsmv1.Command{Op: &fsmv1.Command_Deregister{Deregister: &fsmv1.Deregister{
+		Node: req.Node, ServiceId: req.ServiceId, CheckId: req.CheckId,
+	}}}, nil
+}
+
+// Write applies a batch of independent registrations and deregistrations
+// as one Raft entry. An op that is refused on its own (bad input, a store
+// refusal) gets its own error; a failure of the proposal (no leader, a
+// timeout) fails the whole call, and then none of the ops was made.
+func (s *Server) Write(ctx context.Context, req *batchv1.WriteRequest) (*batchv1.WriteResponse, error) {
+	results := make([]*batchv1.Result, len(req.Ops))
+	fail := func(i int, err error) {
+		results[i] = &batchv1.Result{Result: &batchv1.Result_Error{Error: batch.WriteError(err)}}
+	}
+	cmds := make([]*fsmv1.Command, 0, len(req.Ops))
+	at := make([]int, 0, len(req.Ops)) // the op of each command
+	for i, op := range req.Ops {
+		var cmd *fsmv1.Command
+		var err error
+		switch o := op.Op.(type) {
+		case *batchv1.Op_Register:
+			cmd, err = s.registerCommand(o.Register)
+		case *batchv1.Op_Deregister:
+			cmd, err = deregisterCommand(o.Deregister)
+		default:
+			err = invalid("unknown batch op %T", op.Op)
+		}
+		if err != nil {
+			fail(i, err)
+			continue
+		}
+		cmds = append(cmds, cmd)
+		at = append(at, i)
+	}
+	reasons, index, err := s.proposeAll(ctx, cmds)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range at {
+		switch {
+		case reasons[j] != "":
+			fail(i, refused(reasons[j]))
+		case req.Ops[i].GetRegister() != nil:
+			results[i] = &batchv1.Result{Result: &batchv1.Result_Register{Register: &registryv1.RegisterResponse{Index: index}}}
+		default:
+			results[i] = &batchv1.Result{Result: &batchv1.Result_Deregister{Deregister: &registryv1.DeregisterResponse{Index: index}}}
+		}
+	}
+	return &batchv1.WriteResponse{Results: results}, nil
+}
+
+// proposeAll proposes cmds as one entry (a Batch, unless there is only
+// one) and returns why the store refused each ("" when it was made) and
+// the entry's index.
+func (s *Server) proposeAll(ctx context.Context, cmds []*fsmv1.Command) ([]string, uint64, error) {
+	switch len(cmds) {
+	case 0:
+		return nil, 0, nil
+	case 1:
+		index, reason, err := s.proposeOne(ctx, cmds[0])
+		return []string{reason}, index, err
+	}
+	b, err := proto.Marshal(&fsmv1.Command{Op: &fsmv1.Command_Batch{Batch: &fsmv1.Batch{Commands: cmds}}})
+	if err != nil {
+		return nil, 0, status.Error(codes.Internal, err.Error())
+	}
+	res, err := s.raft.Propose(ctx, b)
+	if err != nil {
+		return nil, 0, replica.Status(err)
+	}
+	var out fsmv1.BatchResult
+	if err := proto.Unmarshal(res.Data, &out); err != nil || len(out.Refused) != len(cmds) {
+		return nil, 0, status.Errorf(codes.Internal, "registry: the result of batch entry %d does not match it", res.Value)
+	}
+	return out.Refused, res.Value, nil
 }
 
 // result is what a catalog query returns: its data and its index.

@@ -270,6 +270,61 @@ func (x *WriteOptions) GetDatacenter() string {
 	return ""
 }
 
+// WriteError is how one write of a batch failed on its own: the gRPC code
+// and message it would have failed with alone.
+type WriteError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A google.golang.org/grpc/codes value.
+	Code          uint32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteError) Reset() {
+	*x = WriteError{}
+	mi := &file_tribune_query_v1_query_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteError) ProtoMessage() {}
+
+func (x *WriteError) ProtoReflect() protoreflect.Message {
+	mi := &file_tribune_query_v1_query_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteError.ProtoReflect.Descriptor instead.
+func (*WriteError) Descriptor() ([]byte, []int) {
+	return file_tribune_query_v1_query_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *WriteError) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *WriteError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 var File_tribune_query_v1_query_proto protoreflect.FileDescriptor
 
 const file_tribune_query_v1_query_proto_rawDesc = "" +
@@ -290,7 +345,11 @@ const file_tribune_query_v1_query_proto_rawDesc = "" +
 	"\fWriteOptions\x12\x1e\n" +
 	"\n" +
 	"datacenter\x18\x01 \x01(\tR\n" +
-	"datacenter*]\n" +
+	"datacenter\":\n" +
+	"\n" +
+	"WriteError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage*]\n" +
 	"\vConsistency\x12\x1b\n" +
 	"\x17CONSISTENCY_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16CONSISTENCY_CONSISTENT\x10\x01\x12\x15\n" +
@@ -309,16 +368,17 @@ func file_tribune_query_v1_query_proto_rawDescGZIP() []byte {
 }
 
 var file_tribune_query_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tribune_query_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_tribune_query_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_tribune_query_v1_query_proto_goTypes = []any{
 	(Consistency)(0),            // 0: tribune.query.v1.Consistency
 	(*QueryOptions)(nil),        // 1: tribune.query.v1.QueryOptions
 	(*QueryMeta)(nil),           // 2: tribune.query.v1.QueryMeta
 	(*WriteOptions)(nil),        // 3: tribune.query.v1.WriteOptions
-	(*durationpb.Duration)(nil), // 4: google.protobuf.Duration
+	(*WriteError)(nil),          // 4: tribune.query.v1.WriteError
+	(*durationpb.Duration)(nil), // 5: google.protobuf.Duration
 }
 var file_tribune_query_v1_query_proto_depIdxs = []int32{
-	4, // 0: tribune.query.v1.QueryOptions.wait:type_name -> google.protobuf.Duration
+	5, // 0: tribune.query.v1.QueryOptions.wait:type_name -> google.protobuf.Duration
 	0, // 1: tribune.query.v1.QueryOptions.consistency:type_name -> tribune.query.v1.Consistency
 	0, // 2: tribune.query.v1.QueryMeta.consistency:type_name -> tribune.query.v1.Consistency
 	3, // [3:3] is the sub-list for method output_type
@@ -339,7 +399,7 @@ func file_tribune_query_v1_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tribune_query_v1_query_proto_rawDesc), len(file_tribune_query_v1_query_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

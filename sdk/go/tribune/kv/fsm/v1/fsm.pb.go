@@ -38,6 +38,7 @@ type Command struct {
 	//	*Command_Delete
 	//	*Command_DeleteTree
 	//	*Command_ReapTombstones
+	//	*Command_Batch
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -123,6 +124,15 @@ func (x *Command) GetReapTombstones() *ReapTombstones {
 	return nil
 }
 
+func (x *Command) GetBatch() *Batch {
+	if x != nil {
+		if x, ok := x.Op.(*Command_Batch); ok {
+			return x.Batch
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -143,6 +153,10 @@ type Command_ReapTombstones struct {
 	ReapTombstones *ReapTombstones `protobuf:"bytes,5,opt,name=reap_tombstones,json=reapTombstones,proto3,oneof"`
 }
 
+type Command_Batch struct {
+	Batch *Batch `protobuf:"bytes,6,opt,name=batch,proto3,oneof"`
+}
+
 func (*Command_Put) isCommand_Op() {}
 
 func (*Command_Delete) isCommand_Op() {}
@@ -150,6 +164,100 @@ func (*Command_Delete) isCommand_Op() {}
 func (*Command_DeleteTree) isCommand_Op() {}
 
 func (*Command_ReapTombstones) isCommand_Op() {}
+
+func (*Command_Batch) isCommand_Op() {}
+
+// Batch is independent commands applied in order at the entry's index;
+// each succeeds or is rejected on its own. A batch holds no batch.
+type Batch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Commands      []*Command             `protobuf:"bytes,1,rep,name=commands,proto3" json:"commands,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Batch) Reset() {
+	*x = Batch{}
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Batch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Batch) ProtoMessage() {}
+
+func (x *Batch) ProtoReflect() protoreflect.Message {
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Batch.ProtoReflect.Descriptor instead.
+func (*Batch) Descriptor() ([]byte, []int) {
+	return file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Batch) GetCommands() []*Command {
+	if x != nil {
+		return x.Commands
+	}
+	return nil
+}
+
+// BatchResult is the result data of a Batch entry: whether each command
+// was made (false: a check-and-set failed).
+type BatchResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ok            []bool                 `protobuf:"varint,1,rep,packed,name=ok,proto3" json:"ok,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchResult) Reset() {
+	*x = BatchResult{}
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchResult) ProtoMessage() {}
+
+func (x *BatchResult) ProtoReflect() protoreflect.Message {
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchResult.ProtoReflect.Descriptor instead.
+func (*BatchResult) Descriptor() ([]byte, []int) {
+	return file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *BatchResult) GetOk() []bool {
+	if x != nil {
+		return x.Ok
+	}
+	return nil
+}
 
 // Put writes a key.
 type Put struct {
@@ -165,7 +273,7 @@ type Put struct {
 
 func (x *Put) Reset() {
 	*x = Put{}
-	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[1]
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -177,7 +285,7 @@ func (x *Put) String() string {
 func (*Put) ProtoMessage() {}
 
 func (x *Put) ProtoReflect() protoreflect.Message {
-	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[1]
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -190,7 +298,7 @@ func (x *Put) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Put.ProtoReflect.Descriptor instead.
 func (*Put) Descriptor() ([]byte, []int) {
-	return file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP(), []int{1}
+	return file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Put) GetKey() string {
@@ -233,7 +341,7 @@ type Delete struct {
 
 func (x *Delete) Reset() {
 	*x = Delete{}
-	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[2]
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -245,7 +353,7 @@ func (x *Delete) String() string {
 func (*Delete) ProtoMessage() {}
 
 func (x *Delete) ProtoReflect() protoreflect.Message {
-	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[2]
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -258,7 +366,7 @@ func (x *Delete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delete.ProtoReflect.Descriptor instead.
 func (*Delete) Descriptor() ([]byte, []int) {
-	return file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP(), []int{2}
+	return file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Delete) GetKey() string {
@@ -285,7 +393,7 @@ type DeleteTree struct {
 
 func (x *DeleteTree) Reset() {
 	*x = DeleteTree{}
-	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[3]
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -297,7 +405,7 @@ func (x *DeleteTree) String() string {
 func (*DeleteTree) ProtoMessage() {}
 
 func (x *DeleteTree) ProtoReflect() protoreflect.Message {
-	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[3]
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -310,7 +418,7 @@ func (x *DeleteTree) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTree.ProtoReflect.Descriptor instead.
 func (*DeleteTree) Descriptor() ([]byte, []int) {
-	return file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP(), []int{3}
+	return file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *DeleteTree) GetPrefix() string {
@@ -334,7 +442,7 @@ type ReapTombstones struct {
 
 func (x *ReapTombstones) Reset() {
 	*x = ReapTombstones{}
-	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[4]
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -346,7 +454,7 @@ func (x *ReapTombstones) String() string {
 func (*ReapTombstones) ProtoMessage() {}
 
 func (x *ReapTombstones) ProtoReflect() protoreflect.Message {
-	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[4]
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -359,7 +467,7 @@ func (x *ReapTombstones) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReapTombstones.ProtoReflect.Descriptor instead.
 func (*ReapTombstones) Descriptor() ([]byte, []int) {
-	return file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP(), []int{4}
+	return file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReapTombstones) GetIndex() uint64 {
@@ -388,7 +496,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[5]
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +508,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[5]
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +521,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP(), []int{5}
+	return file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SnapshotHeader) GetVersion() uint32 {
@@ -463,7 +571,7 @@ type Tombstone struct {
 
 func (x *Tombstone) Reset() {
 	*x = Tombstone{}
-	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[6]
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -475,7 +583,7 @@ func (x *Tombstone) String() string {
 func (*Tombstone) ProtoMessage() {}
 
 func (x *Tombstone) ProtoReflect() protoreflect.Message {
-	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[6]
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -488,7 +596,7 @@ func (x *Tombstone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tombstone.ProtoReflect.Descriptor instead.
 func (*Tombstone) Descriptor() ([]byte, []int) {
-	return file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP(), []int{6}
+	return file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Tombstone) GetKey() string {
@@ -515,7 +623,7 @@ type SnapshotEntry struct {
 
 func (x *SnapshotEntry) Reset() {
 	*x = SnapshotEntry{}
-	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[7]
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -527,7 +635,7 @@ func (x *SnapshotEntry) String() string {
 func (*SnapshotEntry) ProtoMessage() {}
 
 func (x *SnapshotEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[7]
+	mi := &file_tribune_kv_fsm_v1_fsm_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -540,7 +648,7 @@ func (x *SnapshotEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotEntry.ProtoReflect.Descriptor instead.
 func (*SnapshotEntry) Descriptor() ([]byte, []int) {
-	return file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP(), []int{7}
+	return file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SnapshotEntry) GetPair() *v1.KVPair {
@@ -554,15 +662,20 @@ var File_tribune_kv_fsm_v1_fsm_proto protoreflect.FileDescriptor
 
 const file_tribune_kv_fsm_v1_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\x1btribune/kv/fsm/v1/fsm.proto\x12\x11tribune.kv.fsm.v1\x1a\x16tribune/kv/v1/kv.proto\"\xa7\x02\n" +
+	"\x1btribune/kv/fsm/v1/fsm.proto\x12\x11tribune.kv.fsm.v1\x1a\x16tribune/kv/v1/kv.proto\"\xd9\x02\n" +
 	"\aCommand\x12%\n" +
 	"\x0eignore_unknown\x18\x01 \x01(\bR\rignoreUnknown\x12*\n" +
 	"\x03put\x18\x02 \x01(\v2\x16.tribune.kv.fsm.v1.PutH\x00R\x03put\x123\n" +
 	"\x06delete\x18\x03 \x01(\v2\x19.tribune.kv.fsm.v1.DeleteH\x00R\x06delete\x12@\n" +
 	"\vdelete_tree\x18\x04 \x01(\v2\x1d.tribune.kv.fsm.v1.DeleteTreeH\x00R\n" +
 	"deleteTree\x12L\n" +
-	"\x0freap_tombstones\x18\x05 \x01(\v2!.tribune.kv.fsm.v1.ReapTombstonesH\x00R\x0ereapTombstonesB\x04\n" +
-	"\x02op\"b\n" +
+	"\x0freap_tombstones\x18\x05 \x01(\v2!.tribune.kv.fsm.v1.ReapTombstonesH\x00R\x0ereapTombstones\x120\n" +
+	"\x05batch\x18\x06 \x01(\v2\x18.tribune.kv.fsm.v1.BatchH\x00R\x05batchB\x04\n" +
+	"\x02op\"?\n" +
+	"\x05Batch\x126\n" +
+	"\bcommands\x18\x01 \x03(\v2\x1a.tribune.kv.fsm.v1.CommandR\bcommands\"\x1d\n" +
+	"\vBatchResult\x12\x0e\n" +
+	"\x02ok\x18\x01 \x03(\bR\x02ok\"b\n" +
 	"\x03Put\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x14\n" +
@@ -604,29 +717,33 @@ func file_tribune_kv_fsm_v1_fsm_proto_rawDescGZIP() []byte {
 	return file_tribune_kv_fsm_v1_fsm_proto_rawDescData
 }
 
-var file_tribune_kv_fsm_v1_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_tribune_kv_fsm_v1_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_tribune_kv_fsm_v1_fsm_proto_goTypes = []any{
 	(*Command)(nil),        // 0: tribune.kv.fsm.v1.Command
-	(*Put)(nil),            // 1: tribune.kv.fsm.v1.Put
-	(*Delete)(nil),         // 2: tribune.kv.fsm.v1.Delete
-	(*DeleteTree)(nil),     // 3: tribune.kv.fsm.v1.DeleteTree
-	(*ReapTombstones)(nil), // 4: tribune.kv.fsm.v1.ReapTombstones
-	(*SnapshotHeader)(nil), // 5: tribune.kv.fsm.v1.SnapshotHeader
-	(*Tombstone)(nil),      // 6: tribune.kv.fsm.v1.Tombstone
-	(*SnapshotEntry)(nil),  // 7: tribune.kv.fsm.v1.SnapshotEntry
-	(*v1.KVPair)(nil),      // 8: tribune.kv.v1.KVPair
+	(*Batch)(nil),          // 1: tribune.kv.fsm.v1.Batch
+	(*BatchResult)(nil),    // 2: tribune.kv.fsm.v1.BatchResult
+	(*Put)(nil),            // 3: tribune.kv.fsm.v1.Put
+	(*Delete)(nil),         // 4: tribune.kv.fsm.v1.Delete
+	(*DeleteTree)(nil),     // 5: tribune.kv.fsm.v1.DeleteTree
+	(*ReapTombstones)(nil), // 6: tribune.kv.fsm.v1.ReapTombstones
+	(*SnapshotHeader)(nil), // 7: tribune.kv.fsm.v1.SnapshotHeader
+	(*Tombstone)(nil),      // 8: tribune.kv.fsm.v1.Tombstone
+	(*SnapshotEntry)(nil),  // 9: tribune.kv.fsm.v1.SnapshotEntry
+	(*v1.KVPair)(nil),      // 10: tribune.kv.v1.KVPair
 }
 var file_tribune_kv_fsm_v1_fsm_proto_depIdxs = []int32{
-	1, // 0: tribune.kv.fsm.v1.Command.put:type_name -> tribune.kv.fsm.v1.Put
-	2, // 1: tribune.kv.fsm.v1.Command.delete:type_name -> tribune.kv.fsm.v1.Delete
-	3, // 2: tribune.kv.fsm.v1.Command.delete_tree:type_name -> tribune.kv.fsm.v1.DeleteTree
-	4, // 3: tribune.kv.fsm.v1.Command.reap_tombstones:type_name -> tribune.kv.fsm.v1.ReapTombstones
-	8, // 4: tribune.kv.fsm.v1.SnapshotEntry.pair:type_name -> tribune.kv.v1.KVPair
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	3,  // 0: tribune.kv.fsm.v1.Command.put:type_name -> tribune.kv.fsm.v1.Put
+	4,  // 1: tribune.kv.fsm.v1.Command.delete:type_name -> tribune.kv.fsm.v1.Delete
+	5,  // 2: tribune.kv.fsm.v1.Command.delete_tree:type_name -> tribune.kv.fsm.v1.DeleteTree
+	6,  // 3: tribune.kv.fsm.v1.Command.reap_tombstones:type_name -> tribune.kv.fsm.v1.ReapTombstones
+	1,  // 4: tribune.kv.fsm.v1.Command.batch:type_name -> tribune.kv.fsm.v1.Batch
+	0,  // 5: tribune.kv.fsm.v1.Batch.commands:type_name -> tribune.kv.fsm.v1.Command
+	10, // 6: tribune.kv.fsm.v1.SnapshotEntry.pair:type_name -> tribune.kv.v1.KVPair
+	7,  // [7:7] is the sub-list for method output_type
+	7,  // [7:7] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_tribune_kv_fsm_v1_fsm_proto_init() }
@@ -639,16 +756,17 @@ func file_tribune_kv_fsm_v1_fsm_proto_init() {
 		(*Command_Delete)(nil),
 		(*Command_DeleteTree)(nil),
 		(*Command_ReapTombstones)(nil),
+		(*Command_Batch)(nil),
 	}
-	file_tribune_kv_fsm_v1_fsm_proto_msgTypes[1].OneofWrappers = []any{}
-	file_tribune_kv_fsm_v1_fsm_proto_msgTypes[2].OneofWrappers = []any{}
+	file_tribune_kv_fsm_v1_fsm_proto_msgTypes[3].OneofWrappers = []any{}
+	file_tribune_kv_fsm_v1_fsm_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tribune_kv_fsm_v1_fsm_proto_rawDesc), len(file_tribune_kv_fsm_v1_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

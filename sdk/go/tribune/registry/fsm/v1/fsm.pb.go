@@ -36,6 +36,7 @@ type Command struct {
 	//
 	//	*Command_Register
 	//	*Command_Deregister
+	//	*Command_Batch
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -103,6 +104,15 @@ func (x *Command) GetDeregister() *Deregister {
 	return nil
 }
 
+func (x *Command) GetBatch() *Batch {
+	if x != nil {
+		if x, ok := x.Op.(*Command_Batch); ok {
+			return x.Batch
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -115,9 +125,107 @@ type Command_Deregister struct {
 	Deregister *Deregister `protobuf:"bytes,3,opt,name=deregister,proto3,oneof"`
 }
 
+type Command_Batch struct {
+	Batch *Batch `protobuf:"bytes,4,opt,name=batch,proto3,oneof"`
+}
+
 func (*Command_Register) isCommand_Op() {}
 
 func (*Command_Deregister) isCommand_Op() {}
+
+func (*Command_Batch) isCommand_Op() {}
+
+// Batch is independent commands applied in order at the entry's index;
+// each is made or refused on its own. A batch holds no batch.
+type Batch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Commands      []*Command             `protobuf:"bytes,1,rep,name=commands,proto3" json:"commands,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Batch) Reset() {
+	*x = Batch{}
+	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Batch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Batch) ProtoMessage() {}
+
+func (x *Batch) ProtoReflect() protoreflect.Message {
+	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Batch.ProtoReflect.Descriptor instead.
+func (*Batch) Descriptor() ([]byte, []int) {
+	return file_tribune_registry_fsm_v1_fsm_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Batch) GetCommands() []*Command {
+	if x != nil {
+		return x.Commands
+	}
+	return nil
+}
+
+// BatchResult is the result data of a Batch entry: for each command, why
+// the store refused it, or empty when it was made.
+type BatchResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Refused       []string               `protobuf:"bytes,1,rep,name=refused,proto3" json:"refused,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchResult) Reset() {
+	*x = BatchResult{}
+	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchResult) ProtoMessage() {}
+
+func (x *BatchResult) ProtoReflect() protoreflect.Message {
+	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchResult.ProtoReflect.Descriptor instead.
+func (*BatchResult) Descriptor() ([]byte, []int) {
+	return file_tribune_registry_fsm_v1_fsm_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *BatchResult) GetRefused() []string {
+	if x != nil {
+		return x.Refused
+	}
+	return nil
+}
 
 // Register adds or updates a node, a service instance and checks. The
 // proposer has validated it and filled in the defaults.
@@ -133,7 +241,7 @@ type Register struct {
 
 func (x *Register) Reset() {
 	*x = Register{}
-	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[1]
+	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -145,7 +253,7 @@ func (x *Register) String() string {
 func (*Register) ProtoMessage() {}
 
 func (x *Register) ProtoReflect() protoreflect.Message {
-	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[1]
+	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -158,7 +266,7 @@ func (x *Register) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Register.ProtoReflect.Descriptor instead.
 func (*Register) Descriptor() ([]byte, []int) {
-	return file_tribune_registry_fsm_v1_fsm_proto_rawDescGZIP(), []int{1}
+	return file_tribune_registry_fsm_v1_fsm_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Register) GetNode() *v1.Node {
@@ -201,7 +309,7 @@ type Deregister struct {
 
 func (x *Deregister) Reset() {
 	*x = Deregister{}
-	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[2]
+	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -213,7 +321,7 @@ func (x *Deregister) String() string {
 func (*Deregister) ProtoMessage() {}
 
 func (x *Deregister) ProtoReflect() protoreflect.Message {
-	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[2]
+	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -226,7 +334,7 @@ func (x *Deregister) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Deregister.ProtoReflect.Descriptor instead.
 func (*Deregister) Descriptor() ([]byte, []int) {
-	return file_tribune_registry_fsm_v1_fsm_proto_rawDescGZIP(), []int{2}
+	return file_tribune_registry_fsm_v1_fsm_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Deregister) GetNode() string {
@@ -267,7 +375,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[3]
+	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -279,7 +387,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[3]
+	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -292,7 +400,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_tribune_registry_fsm_v1_fsm_proto_rawDescGZIP(), []int{3}
+	return file_tribune_registry_fsm_v1_fsm_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SnapshotHeader) GetVersion() uint32 {
@@ -348,7 +456,7 @@ type SnapshotService struct {
 
 func (x *SnapshotService) Reset() {
 	*x = SnapshotService{}
-	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[4]
+	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -360,7 +468,7 @@ func (x *SnapshotService) String() string {
 func (*SnapshotService) ProtoMessage() {}
 
 func (x *SnapshotService) ProtoReflect() protoreflect.Message {
-	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[4]
+	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -373,7 +481,7 @@ func (x *SnapshotService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotService.ProtoReflect.Descriptor instead.
 func (*SnapshotService) Descriptor() ([]byte, []int) {
-	return file_tribune_registry_fsm_v1_fsm_proto_rawDescGZIP(), []int{4}
+	return file_tribune_registry_fsm_v1_fsm_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SnapshotService) GetNode() string {
@@ -401,7 +509,7 @@ type SnapshotIndex struct {
 
 func (x *SnapshotIndex) Reset() {
 	*x = SnapshotIndex{}
-	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[5]
+	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -413,7 +521,7 @@ func (x *SnapshotIndex) String() string {
 func (*SnapshotIndex) ProtoMessage() {}
 
 func (x *SnapshotIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[5]
+	mi := &file_tribune_registry_fsm_v1_fsm_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -426,7 +534,7 @@ func (x *SnapshotIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotIndex.ProtoReflect.Descriptor instead.
 func (*SnapshotIndex) Descriptor() ([]byte, []int) {
-	return file_tribune_registry_fsm_v1_fsm_proto_rawDescGZIP(), []int{5}
+	return file_tribune_registry_fsm_v1_fsm_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SnapshotIndex) GetKey() string {
@@ -447,14 +555,19 @@ var File_tribune_registry_fsm_v1_fsm_proto protoreflect.FileDescriptor
 
 const file_tribune_registry_fsm_v1_fsm_proto_rawDesc = "" +
 	"\n" +
-	"!tribune/registry/fsm/v1/fsm.proto\x12\x17tribune.registry.fsm.v1\x1a\"tribune/registry/v1/registry.proto\"\xbe\x01\n" +
+	"!tribune/registry/fsm/v1/fsm.proto\x12\x17tribune.registry.fsm.v1\x1a\"tribune/registry/v1/registry.proto\"\xf6\x01\n" +
 	"\aCommand\x12%\n" +
 	"\x0eignore_unknown\x18\x01 \x01(\bR\rignoreUnknown\x12?\n" +
 	"\bregister\x18\x02 \x01(\v2!.tribune.registry.fsm.v1.RegisterH\x00R\bregister\x12E\n" +
 	"\n" +
 	"deregister\x18\x03 \x01(\v2#.tribune.registry.fsm.v1.DeregisterH\x00R\n" +
-	"deregisterB\x04\n" +
-	"\x02op\"\xcf\x01\n" +
+	"deregister\x126\n" +
+	"\x05batch\x18\x04 \x01(\v2\x1e.tribune.registry.fsm.v1.BatchH\x00R\x05batchB\x04\n" +
+	"\x02op\"E\n" +
+	"\x05Batch\x12<\n" +
+	"\bcommands\x18\x01 \x03(\v2 .tribune.registry.fsm.v1.CommandR\bcommands\"'\n" +
+	"\vBatchResult\x12\x18\n" +
+	"\arefused\x18\x01 \x03(\tR\arefused\"\xcf\x01\n" +
 	"\bRegister\x12-\n" +
 	"\x04node\x18\x01 \x01(\v2\x19.tribune.registry.v1.NodeR\x04node\x126\n" +
 	"\aservice\x18\x02 \x01(\v2\x1c.tribune.registry.v1.ServiceR\aservice\x122\n" +
@@ -492,30 +605,34 @@ func file_tribune_registry_fsm_v1_fsm_proto_rawDescGZIP() []byte {
 	return file_tribune_registry_fsm_v1_fsm_proto_rawDescData
 }
 
-var file_tribune_registry_fsm_v1_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_tribune_registry_fsm_v1_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_tribune_registry_fsm_v1_fsm_proto_goTypes = []any{
 	(*Command)(nil),         // 0: tribune.registry.fsm.v1.Command
-	(*Register)(nil),        // 1: tribune.registry.fsm.v1.Register
-	(*Deregister)(nil),      // 2: tribune.registry.fsm.v1.Deregister
-	(*SnapshotHeader)(nil),  // 3: tribune.registry.fsm.v1.SnapshotHeader
-	(*SnapshotService)(nil), // 4: tribune.registry.fsm.v1.SnapshotService
-	(*SnapshotIndex)(nil),   // 5: tribune.registry.fsm.v1.SnapshotIndex
-	(*v1.Node)(nil),         // 6: tribune.registry.v1.Node
-	(*v1.Service)(nil),      // 7: tribune.registry.v1.Service
-	(*v1.Check)(nil),        // 8: tribune.registry.v1.Check
+	(*Batch)(nil),           // 1: tribune.registry.fsm.v1.Batch
+	(*BatchResult)(nil),     // 2: tribune.registry.fsm.v1.BatchResult
+	(*Register)(nil),        // 3: tribune.registry.fsm.v1.Register
+	(*Deregister)(nil),      // 4: tribune.registry.fsm.v1.Deregister
+	(*SnapshotHeader)(nil),  // 5: tribune.registry.fsm.v1.SnapshotHeader
+	(*SnapshotService)(nil), // 6: tribune.registry.fsm.v1.SnapshotService
+	(*SnapshotIndex)(nil),   // 7: tribune.registry.fsm.v1.SnapshotIndex
+	(*v1.Node)(nil),         // 8: tribune.registry.v1.Node
+	(*v1.Service)(nil),      // 9: tribune.registry.v1.Service
+	(*v1.Check)(nil),        // 10: tribune.registry.v1.Check
 }
 var file_tribune_registry_fsm_v1_fsm_proto_depIdxs = []int32{
-	1, // 0: tribune.registry.fsm.v1.Command.register:type_name -> tribune.registry.fsm.v1.Register
-	2, // 1: tribune.registry.fsm.v1.Command.deregister:type_name -> tribune.registry.fsm.v1.Deregister
-	6, // 2: tribune.registry.fsm.v1.Register.node:type_name -> tribune.registry.v1.Node
-	7, // 3: tribune.registry.fsm.v1.Register.service:type_name -> tribune.registry.v1.Service
-	8, // 4: tribune.registry.fsm.v1.Register.checks:type_name -> tribune.registry.v1.Check
-	7, // 5: tribune.registry.fsm.v1.SnapshotService.service:type_name -> tribune.registry.v1.Service
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	3,  // 0: tribune.registry.fsm.v1.Command.register:type_name -> tribune.registry.fsm.v1.Register
+	4,  // 1: tribune.registry.fsm.v1.Command.deregister:type_name -> tribune.registry.fsm.v1.Deregister
+	1,  // 2: tribune.registry.fsm.v1.Command.batch:type_name -> tribune.registry.fsm.v1.Batch
+	0,  // 3: tribune.registry.fsm.v1.Batch.commands:type_name -> tribune.registry.fsm.v1.Command
+	8,  // 4: tribune.registry.fsm.v1.Register.node:type_name -> tribune.registry.v1.Node
+	9,  // 5: tribune.registry.fsm.v1.Register.service:type_name -> tribune.registry.v1.Service
+	10, // 6: tribune.registry.fsm.v1.Register.checks:type_name -> tribune.registry.v1.Check
+	9,  // 7: tribune.registry.fsm.v1.SnapshotService.service:type_name -> tribune.registry.v1.Service
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_tribune_registry_fsm_v1_fsm_proto_init() }
@@ -526,6 +643,7 @@ func file_tribune_registry_fsm_v1_fsm_proto_init() {
 	file_tribune_registry_fsm_v1_fsm_proto_msgTypes[0].OneofWrappers = []any{
 		(*Command_Register)(nil),
 		(*Command_Deregister)(nil),
+		(*Command_Batch)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -533,7 +651,7 @@ func file_tribune_registry_fsm_v1_fsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tribune_registry_fsm_v1_fsm_proto_rawDesc), len(file_tribune_registry_fsm_v1_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
