@@ -173,18 +173,33 @@ func (s *Store) bumpNodeServices(index uint64, node string) {
 	}
 }
 
-// sameIgnoringIndexes reports whether a and b differ only in their
-// CreateIndex and ModifyIndex.
-func sameIgnoringIndexes[T proto.Message](a, b T, clear func(T)) bool {
-	a2, b2 := proto.Clone(a).(T), proto.Clone(b).(T)
-	clear(a2)
-	clear(b2)
-	return proto.Equal(a2, b2)
+// indexed is a catalog record: it has a CreateIndex and a ModifyIndex.
+type indexed interface {
+	proto.Message
+	GetCreateIndex() uint64
+	GetModifyIndex() uint64
 }
 
-func clearNode(n *registryv1.Node)       { n.CreateIndex, n.ModifyIndex = 0, 0 }
-func clearService(v *registryv1.Service) { v.CreateIndex, v.ModifyIndex = 0, 0 }
-func clearCheck(c *registryv1.Check)     { c.CreateIndex, c.ModifyIndex = 0, 0 }
+// stamp gives rec, the store's own new copy of a record, its indexes for a
+// write at index, old being the record it replaces (ok false: none). It
+// reports false, leaving the indexes as old's, when rec differs from old
+// in nothing but them: the write changes nothing.
+func stamp[T indexed](index uint64, rec, old T, ok bool, set func(T, uint64, uint64)) bool {
+	if !ok {
+		set(rec, index, index)
+		return true
+	}
+	set(rec, old.GetCreateIndex(), old.GetModifyIndex())
+	if proto.Equal(old, rec) {
+		return false
+	}
+	set(rec, old.GetCreateIndex(), index)
+	return true
+}
+
+func setNode(n *registryv1.Node, c, m uint64)       { n.CreateIndex, n.ModifyIndex = c, m }
+func setService(v *registryv1.Service, c, m uint64) { v.CreateIndex, v.ModifyIndex = c, m }
+func setCheck(k *registryv1.Check, c, m uint64)     { k.CreateIndex, k.ModifyIndex = c, m }
 
 // Register applies a registration at index: the node (unless skipNode),
 // the service instance and the checks. It validates everything against
@@ -225,14 +240,10 @@ func (s *Store) Register(index uint64, node *registryv1.Node, svc *registryv1.Se
 }
 
 func (s *Store) putNode(index uint64, n *registryv1.Node) {
-	old, ok := s.nodes[n.Node]
-	if ok && sameIgnoringIndexes(old, n, clearNode) {
-		return
-	}
 	n = proto.Clone(n).(*registryv1.Node)
-	n.CreateIndex, n.ModifyIndex = index, index
-	if ok {
-		n.CreateIndex = old.CreateIndex
+	old, ok := s.nodes[n.Node]
+	if !stamp(index, n, old, ok, setNode) {
+		return
 	}
 	s.nodes[n.Node] = n
 	s.emit(index, registryv1.CatalogEvent_TYPE_PUT, n.Node, n)
@@ -241,14 +252,12 @@ func (s *Store) putNode(index uint64, n *registryv1.Node) {
 }
 
 func (s *Store) putService(index uint64, node string, v *registryv1.Service) {
+	v = proto.Clone(v).(*registryv1.Service)
 	old, ok := s.services[node][v.Id]
-	if ok && sameIgnoringIndexes(old, v, clearService) {
+	if !stamp(index, v, old, ok, setService) {
 		return
 	}
-	v = proto.Clone(v).(*registryv1.Service)
-	v.CreateIndex, v.ModifyIndex = index, index
 	if ok {
-		v.CreateIndex = old.CreateIndex
 		if old.Service != v.Service {
 			s.bump(index, TopicService(old.Service))
 			s.unindexInstance(old.Service, instanceRef{node, v.Id})
@@ -286,12 +295,10 @@ func (s *Store) putCheck(index uint64, node string, c *registryv1.Check) {
 		c.ServiceName, c.ServiceTags = "", nil
 	}
 	old, ok := s.checks[node][c.CheckId]
-	if ok && sameIgnoringIndexes(old, c, clearCheck) {
+	if !stamp(index, c, old, ok, setCheck) {
 		return
 	}
-	c.CreateIndex, c.ModifyIndex = index, index
 	if ok {
-		c.CreateIndex = old.CreateIndex
 		if old.ServiceId != c.ServiceId {
 			s.bumpCheckOwner(index, node, old)
 		}
