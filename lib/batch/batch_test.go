@@ -261,3 +261,16 @@ func TestConfig(t *testing.T) {
 		t.Error("New without a SendFunc accepted")
 	}
 }
+
+func TestSplit(t *testing.T) {
+	var refused []int
+	cmds, at := Split([]int{3, -1, 4, -5}, func(op int) (string, error) {
+		if op < 0 {
+			return "", errors.New("negative")
+		}
+		return fmt.Sprint("c", op), nil
+	}, func(i int, err error) { refused = append(refused, i) })
+	if !slices.Equal(cmds, []string{"c3", "c4"}) || !slices.Equal(at, []int{0, 2}) || !slices.Equal(refused, []int{1, 3}) {
+		t.Fatalf("Split = %v at %v, refused %v; want [c3 c4] at [0 2], refused [1 3]", cmds, at, refused)
+	}
+}

@@ -4,6 +4,9 @@ import (
 	"context"
 
 	sm "github.com/lni/dragonboat/v4/statemachine"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // Raft is what a service's gRPC server needs of its shard replica; a
@@ -34,4 +37,24 @@ func ReadFor(ctx context.Context, r Raft, stale, first bool, query any) (any, er
 		return r.StaleRead(query)
 	}
 	return r.Read(ctx, query)
+}
+
+// ProposeMessage proposes cmd, a log entry, and decodes the state
+// machine's result data into data unless data is nil. Its errors are gRPC
+// statuses (see Status).
+func ProposeMessage(ctx context.Context, r Raft, cmd, data proto.Message) (sm.Result, error) {
+	b, err := proto.Marshal(cmd)
+	if err != nil {
+		return sm.Result{}, status.Error(codes.Internal, err.Error())
+	}
+	res, err := r.Propose(ctx, b)
+	if err != nil {
+		return sm.Result{}, Status(err)
+	}
+	if data != nil {
+		if err := proto.Unmarshal(res.Data, data); err != nil {
+			return sm.Result{}, status.Errorf(codes.Internal, "replica: the result of entry %d: %v", res.Value, err)
+		}
+	}
+	return res, nil
 }

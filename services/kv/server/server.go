@@ -12,7 +12,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/tribune/tribune/lib/batch"
 	"github.com/tribune/tribune/lib/blocking"
@@ -167,13 +166,9 @@ func pair(e *store.Entry) *kvv1.KVPair {
 }
 
 func (s *Server) propose(ctx context.Context, cmd *fsmv1.Command) (ok bool, index uint64, err error) {
-	b, err := proto.Marshal(cmd)
+	res, err := replica.ProposeMessage(ctx, s.raft, cmd, nil)
 	if err != nil {
-		return false, 0, status.Error(codes.Internal, err.Error())
-	}
-	res, err := s.raft.Propose(ctx, b)
-	if err != nil {
-		return false, 0, replica.Status(err)
+		return false, 0, err
 	}
 	return res.Value != fsm.Rejected, res.Value, nil
 }
@@ -237,26 +232,9 @@ func deleteCommand(req *kvv1.DeleteRequest) (*fsmv1.Command, error) {
 // timeout) fails the whole call, and then none of the ops was made.
 func (s *Server) Write(ctx context.Context, req *batchv1.WriteRequest) (*batchv1.WriteResponse, error) {
 	results := make([]*batchv1.Result, len(req.Ops))
-	cmds := make([]*fsmv1.Command, 0, len(req.Ops))
-	at := make([]int, 0, len(req.Ops)) // the op of each command
-	for i, op := range req.Ops {
-		var cmd *fsmv1.Command
-		var err error
-		switch o := op.Op.(type) {
-		case *batchv1.Op_Put:
-			cmd, err = s.putCommand(o.Put)
-		case *batchv1.Op_Delete:
-			cmd, err = deleteCommand(o.Delete)
-		default:
-			err = status.Errorf(codes.InvalidArgument, "unknown batch op %T", op.Op)
-		}
-		if err != nil {
-			results[i] = &batchv1.Result{Result: &batchv1.Result_Error{Error: batch.WriteError(err)}}
-			continue
-		}
-		cmds = append(cmds, cmd)
-		at = append(at, i)
-	}
+	cmds, at := batch.Split(req.Ops, s.command, func(i int, err error) {
+		results[i] = &batchv1.Result{Result: &batchv1.Result_Error{Error: batch.WriteError(err)}}
+	})
 	made, index, err := s.proposeAll(ctx, cmds)
 	if err != nil {
 		return nil, err
@@ -275,6 +253,17 @@ func (s *Server) Write(ctx context.Context, req *batchv1.WriteRequest) (*batchv1
 	return &batchv1.WriteResponse{Results: results}, nil
 }
 
+// command checks a batch's op and returns its command.
+func (s *Server) command(op *batchv1.Op) (*fsmv1.Command, error) {
+	switch o := op.Op.(type) {
+	case *batchv1.Op_Put:
+		return s.putCommand(o.Put)
+	case *batchv1.Op_Delete:
+		return deleteCommand(o.Delete)
+	}
+	return nil, status.Errorf(codes.InvalidArgument, "unknown batch op %T", op.Op)
+}
+
 // proposeAll proposes cmds as one entry (a Batch, unless there is only
 // one) and returns whether each was made and the entry's index.
 func (s *Server) proposeAll(ctx context.Context, cmds []*fsmv1.Command) ([]bool, uint64, error) {
@@ -285,17 +274,14 @@ func (s *Server) proposeAll(ctx context.Context, cmds []*fsmv1.Command) ([]bool,
 		ok, index, err := s.propose(ctx, cmds[0])
 		return []bool{ok}, index, err
 	}
-	b, err := proto.Marshal(&fsmv1.Command{Op: &fsmv1.Command_Batch{Batch: &fsmv1.Batch{Commands: cmds}}})
-	if err != nil {
-		return nil, 0, status.Error(codes.Internal, err.Error())
-	}
-	res, err := s.raft.Propose(ctx, b)
-	if err != nil {
-		return nil, 0, replica.Status(err)
-	}
 	var out fsmv1.BatchResult
-	if err := proto.Unmarshal(res.Data, &out); err != nil || len(out.Ok) != len(cmds) {
-		return nil, 0, status.Errorf(codes.Internal, "kv: the result of batch entry %d does not match it", res.Value)
+	res, err := replica.ProposeMessage(ctx, s.raft,
+		&fsmv1.Command{Op: &fsmv1.Command_Batch{Batch: &fsmv1.Batch{Commands: cmds}}}, &out)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(out.Ok) != len(cmds) {
+		return nil, 0, status.Errorf(codes.Internal, "kv: batch entry %d has %d results for %d commands", res.Value, len(out.Ok), len(cmds))
 	}
 	return out.Ok, res.Value, nil
 }

@@ -172,13 +172,9 @@ func (s *Server) propose(ctx context.Context, cmd *fsmv1.Command) (uint64, error
 // proposeOne proposes cmd and returns its index, or the store's reason for
 // refusing it.
 func (s *Server) proposeOne(ctx context.Context, cmd *fsmv1.Command) (index uint64, reason string, err error) {
-	b, err := proto.Marshal(cmd)
+	res, err := replica.ProposeMessage(ctx, s.raft, cmd, nil)
 	if err != nil {
-		return 0, "", status.Error(codes.Internal, err.Error())
-	}
-	res, err := s.raft.Propose(ctx, b)
-	if err != nil {
-		return 0, "", replica.Status(err)
+		return 0, "", err
 	}
 	if res.Value == fsm.Rejected {
 		return 0, string(res.Data), nil
@@ -243,26 +239,7 @@ func (s *Server) Write(ctx context.Context, req *batchv1.WriteRequest) (*batchv1
 	fail := func(i int, err error) {
 		results[i] = &batchv1.Result{Result: &batchv1.Result_Error{Error: batch.WriteError(err)}}
 	}
-	cmds := make([]*fsmv1.Command, 0, len(req.Ops))
-	at := make([]int, 0, len(req.Ops)) // the op of each command
-	for i, op := range req.Ops {
-		var cmd *fsmv1.Command
-		var err error
-		switch o := op.Op.(type) {
-		case *batchv1.Op_Register:
-			cmd, err = s.registerCommand(o.Register)
-		case *batchv1.Op_Deregister:
-			cmd, err = deregisterCommand(o.Deregister)
-		default:
-			err = invalid("unknown batch op %T", op.Op)
-		}
-		if err != nil {
-			fail(i, err)
-			continue
-		}
-		cmds = append(cmds, cmd)
-		at = append(at, i)
-	}
+	cmds, at := batch.Split(req.Ops, s.command, fail)
 	reasons, index, err := s.proposeAll(ctx, cmds)
 	if err != nil {
 		return nil, err
@@ -280,6 +257,17 @@ func (s *Server) Write(ctx context.Context, req *batchv1.WriteRequest) (*batchv1
 	return &batchv1.WriteResponse{Results: results}, nil
 }
 
+// command checks a batch's op and returns its command.
+func (s *Server) command(op *batchv1.Op) (*fsmv1.Command, error) {
+	switch o := op.Op.(type) {
+	case *batchv1.Op_Register:
+		return s.registerCommand(o.Register)
+	case *batchv1.Op_Deregister:
+		return deregisterCommand(o.Deregister)
+	}
+	return nil, invalid("unknown batch op %T", op.Op)
+}
+
 // proposeAll proposes cmds as one entry (a Batch, unless there is only
 // one) and returns why the store refused each ("" when it was made) and
 // the entry's index.
@@ -291,17 +279,14 @@ func (s *Server) proposeAll(ctx context.Context, cmds []*fsmv1.Command) ([]strin
 		index, reason, err := s.proposeOne(ctx, cmds[0])
 		return []string{reason}, index, err
 	}
-	b, err := proto.Marshal(&fsmv1.Command{Op: &fsmv1.Command_Batch{Batch: &fsmv1.Batch{Commands: cmds}}})
-	if err != nil {
-		return nil, 0, status.Error(codes.Internal, err.Error())
-	}
-	res, err := s.raft.Propose(ctx, b)
-	if err != nil {
-		return nil, 0, replica.Status(err)
-	}
 	var out fsmv1.BatchResult
-	if err := proto.Unmarshal(res.Data, &out); err != nil || len(out.Refused) != len(cmds) {
-		return nil, 0, status.Errorf(codes.Internal, "registry: the result of batch entry %d does not match it", res.Value)
+	res, err := replica.ProposeMessage(ctx, s.raft,
+		&fsmv1.Command{Op: &fsmv1.Command_Batch{Batch: &fsmv1.Batch{Commands: cmds}}}, &out)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(out.Refused) != len(cmds) {
+		return nil, 0, status.Errorf(codes.Internal, "registry: batch entry %d has %d results for %d commands", res.Value, len(out.Refused), len(cmds))
 	}
 	return out.Refused, res.Value, nil
 }
