@@ -88,10 +88,11 @@ var validStatus = map[string]bool{
 
 // normalize validates a registration and fills in Consul's defaults: the
 // datacenter, the service ID (its name), weights, check IDs (their names)
-// and the checks' node. It works on a copy.
+// and the checks' node. It fills them in req itself, whose records the
+// returned command holds: a caller that keeps req passes a copy.
 func (s *Server) normalize(req *registryv1.RegisterRequest) (*fsmv1.Register, error) {
 	reg := &fsmv1.Register{SkipNodeUpdate: req.SkipNodeUpdate}
-	node := proto.Clone(req.GetNode()).(*registryv1.Node)
+	node := req.GetNode()
 	if node == nil || node.Node == "" {
 		return nil, invalid("Must provide node")
 	}
@@ -110,7 +111,7 @@ func (s *Server) normalize(req *registryv1.RegisterRequest) (*fsmv1.Register, er
 	node.CreateIndex, node.ModifyIndex = 0, 0
 	reg.Node = node
 	if req.Service != nil {
-		svc := proto.Clone(req.Service).(*registryv1.Service)
+		svc := req.Service
 		switch {
 		case svc.Service == "" && svc.Id != "":
 			return nil, invalid("Must provide service name with ID")
@@ -130,7 +131,6 @@ func (s *Server) normalize(req *registryv1.RegisterRequest) (*fsmv1.Register, er
 	}
 	seen := map[string]bool{}
 	for _, c := range req.Checks {
-		c = proto.Clone(c).(*registryv1.Check)
 		if c.CheckId == "" {
 			c.CheckId = c.Name
 		}
@@ -187,9 +187,10 @@ func refused(reason string) error {
 	return status.Error(codes.FailedPrecondition, strings.TrimPrefix(reason, store.ErrRejected.Error()+": "))
 }
 
-// Register adds or updates a node, a service instance and checks.
+// Register adds or updates a node, a service instance and checks. It
+// leaves req as it was: the agent's own callers reuse theirs.
 func (s *Server) Register(ctx context.Context, req *registryv1.RegisterRequest) (*registryv1.RegisterResponse, error) {
-	cmd, err := s.registerCommand(req)
+	cmd, err := s.registerCommand(proto.Clone(req).(*registryv1.RegisterRequest))
 	if err != nil {
 		return nil, err
 	}
@@ -200,6 +201,8 @@ func (s *Server) Register(ctx context.Context, req *registryv1.RegisterRequest) 
 	return &registryv1.RegisterResponse{Index: index}, nil
 }
 
+// registerCommand checks a registration, which it may change (see
+// normalize), and returns its command.
 func (s *Server) registerCommand(req *registryv1.RegisterRequest) (*fsmv1.Command, error) {
 	reg, err := s.normalize(req)
 	if err != nil {
