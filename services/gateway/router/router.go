@@ -66,8 +66,8 @@ func WithRegistry(conn grpc.ClientConnInterface) Option {
 	return func(o *options) { o.registryConn = conn }
 }
 
-// WithWriteBatching bounds the batches of local KV writes; the default is
-// batch.DefaultConfig().
+// WithWriteBatching bounds the batches of local KV and catalog writes; the
+// default is batch.DefaultConfig().
 func WithWriteBatching(cfg batch.Config) Option {
 	return func(o *options) { o.batch = cfg }
 }
