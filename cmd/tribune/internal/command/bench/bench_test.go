@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tribune/tribune/cmd/tribune/internal/command"
+	"github.com/tribune/tribune/cmd/tribune/internal/command/commandtest"
 	"github.com/tribune/tribune/lib/rpc"
 	kvv1 "github.com/tribune/tribune/sdk/go/tribune/kv/v1"
 )
@@ -69,35 +69,36 @@ func TestParse(t *testing.T) {
 		{name: "unknown flag", args: []string{"-concurrency=5"}, wantErr: "flag provided but not defined: -concurrency"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var errb bytes.Buffer
-			got, err := parse(tt.args, &errb)
-			if tt.wantErr != "" {
-				if err == nil {
-					t.Fatalf("parse(%q) = %+v, want an error with %q", tt.args, got, tt.wantErr)
-				}
-				if msg := err.Error() + errb.String(); !strings.Contains(msg, tt.wantErr) {
-					t.Fatalf("parse(%q) error %q (printed %q), want it to contain %q", tt.args, err, errb.String(), tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("parse(%q) error: %v (printed %q)", tt.args, err, errb.String())
-			}
-			if *got != *tt.want {
-				t.Errorf("parse(%q) = %+v, want %+v", tt.args, *got, *tt.want)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkParse(t, "parse", parse, tt.args, tt.want, tt.wantErr) })
 	}
 }
 
-// runCmd runs `tribune bench ARGS...`.
-func runCmd(t *testing.T, args ...string) (int, string, string) {
+// checkParse checks a case of a parse function's table: with wantErr,
+// the error or what the flag package printed must contain it; otherwise
+// the configuration must be want.
+func checkParse[C comparable](t *testing.T, name string, parse func([]string, io.Writer) (*C, error), args []string, want *C, wantErr string) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	code := New(command.IO{Out: &out, Err: &errb}).Run(context.Background(), args)
-	return code, out.String(), errb.String()
+	var errb bytes.Buffer
+	got, err := parse(args, &errb)
+	if wantErr != "" {
+		if err == nil {
+			t.Fatalf("%s(%q) = %+v, want an error with %q", name, args, got, wantErr)
+		}
+		if msg := err.Error() + errb.String(); !strings.Contains(msg, wantErr) {
+			t.Fatalf("%s(%q) error %q (printed %q), want it to contain %q", name, args, err, errb.String(), wantErr)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("%s(%q) error: %v (printed %q)", name, args, err, errb.String())
+	}
+	if *got != *want {
+		t.Errorf("%s(%q) = %+v, want %+v", name, args, *got, *want)
+	}
 }
+
+// cli is `tribune bench`.
+var cli = commandtest.Cmd{New: New}
 
 func TestCommandErrors(t *testing.T) {
 	tests := []struct {
@@ -118,7 +119,7 @@ func TestCommandErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errOut := runCmd(t, tt.args...)
+			code, out, errOut := cli.Run(t, "", tt.args...)
 			if code != tt.wantCode || out != "" || !strings.Contains(errOut, tt.wantErr) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, no stdout, stderr with %q",
 					code, out, errOut, tt.wantCode, tt.wantErr)
@@ -241,7 +242,7 @@ func TestLoad(t *testing.T) {
 			}
 			args := append([]string{"kv", "-json", "-target=" + tt.target, "-addr=" + addr}, tt.args...)
 			start := time.Now()
-			code, out, errOut := runCmd(t, args...)
+			code, out, errOut := cli.Run(t, "", args...)
 			took := time.Since(start)
 			if code != 0 {
 				t.Fatalf("exit %d, stderr %q", code, errOut)
@@ -284,7 +285,7 @@ func TestLoadCountsErrors(t *testing.T) {
 		_, _ = io.WriteString(w, "true")
 	}))
 	t.Cleanup(srv.Close)
-	code, out, _ := runCmd(t, "kv", "-target=http", "-addr="+srv.URL, "-requests=1000", "-clients=4", "-keys=10")
+	code, out, _ := cli.Run(t, "", "kv", "-target=http", "-addr="+srv.URL, "-requests=1000", "-clients=4", "-keys=10")
 	if code != 1 {
 		t.Errorf("exit %d, want 1 when requests failed", code)
 	}

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -70,25 +69,7 @@ func TestParseCatalog(t *testing.T) {
 		{name: "non-numeric nodes", args: []string{"-nodes=ten"}, wantErr: `invalid value "ten" for flag -nodes`},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var errb bytes.Buffer
-			got, err := parseCatalog(tt.args, &errb)
-			if tt.wantErr != "" {
-				if err == nil {
-					t.Fatalf("parseCatalog(%q) = %+v, want an error with %q", tt.args, got, tt.wantErr)
-				}
-				if msg := err.Error() + errb.String(); !strings.Contains(msg, tt.wantErr) {
-					t.Fatalf("parseCatalog(%q) error %q (printed %q), want it to contain %q", tt.args, err, errb.String(), tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("parseCatalog(%q) error: %v (printed %q)", tt.args, err, errb.String())
-			}
-			if *got != *tt.want {
-				t.Errorf("parseCatalog(%q) = %+v, want %+v", tt.args, *got, *tt.want)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkParse(t, "parseCatalog", parseCatalog, tt.args, tt.want, tt.wantErr) })
 	}
 }
 
@@ -114,7 +95,7 @@ func TestCatalogCommandErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errOut := runCmd(t, tt.args...)
+			code, out, errOut := cli.Run(t, "", tt.args...)
 			if code != tt.wantCode || out != "" || !strings.Contains(errOut, tt.wantErr) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, no stdout, stderr with %q",
 					code, out, errOut, tt.wantCode, tt.wantErr)
@@ -267,7 +248,7 @@ func TestCatalogLoad(t *testing.T) {
 		t.Run(target+" churn", func(t *testing.T) {
 			f := newFakeCatalog()
 			addr := startFakeCatalog(t, target, f)
-			code, out, errOut := runCmd(t, "catalog", "-json", "-target="+target, "-addr="+addr,
+			code, out, errOut := cli.Run(t, "", "catalog", "-json", "-target="+target, "-addr="+addr,
 				"-requests=601", "-clients=8", "-services=20", "-nodes=5")
 			if code != 0 {
 				t.Fatalf("exit %d, stderr %q", code, errOut)
@@ -299,7 +280,7 @@ func TestCatalogLoad(t *testing.T) {
 		t.Run(target+" health", func(t *testing.T) {
 			f := newFakeCatalog()
 			addr := startFakeCatalog(t, target, f)
-			code, out, errOut := runCmd(t, "catalog", "-target="+target, "-addr="+addr, "-op=health",
+			code, out, errOut := cli.Run(t, "", "catalog", "-target="+target, "-addr="+addr, "-op=health",
 				"-requests=300", "-clients=4", "-services=7", "-nodes=4", "-instances=3")
 			if code != 0 {
 				t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
@@ -338,7 +319,7 @@ func TestCatalogHealthCountsMissingInstances(t *testing.T) {
 		f.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	code, out, _ := runCmd(t, "catalog", "-target=http", "-addr="+srv.URL, "-op=health",
+	code, out, _ := cli.Run(t, "", "catalog", "-target=http", "-addr="+srv.URL, "-op=health",
 		"-requests=10", "-clients=2", "-services=3", "-nodes=2", "-instances=2")
 	if code != 1 || !strings.Contains(out, "first error: service bench-svc-") || !strings.Contains(out, "1 passing instances, want 2") {
 		t.Errorf("exit %d, output %q: want exit 1 and the missing instances reported", code, out)

@@ -119,7 +119,7 @@ func TestClusterCommandErrors(t *testing.T) {
 		{args: []string{"failover", "-servers=2"}, code: 1, wantErr: "Run 'tribune bench failover -h' for usage."},
 		{args: []string{"kv-cluster", "-rounds=0"}, code: 1, wantErr: "Run 'tribune bench kv-cluster -h' for usage."},
 	} {
-		code, _, errOut := runCmd(t, tt.args...)
+		code, _, errOut := cli.Run(t, "", tt.args...)
 		if code != tt.code || !strings.Contains(errOut, tt.wantErr) {
 			t.Errorf("bench %q = %d, %q; want %d, %q", tt.args, code, errOut, tt.code, tt.wantErr)
 		}

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -64,25 +63,7 @@ func TestParseHealth(t *testing.T) {
 		{name: "unknown flag", args: []string{"-target=http"}, wantErr: "flag provided but not defined: -target"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var errb bytes.Buffer
-			got, err := parseHealth(tt.args, &errb)
-			if tt.wantErr != "" {
-				if err == nil {
-					t.Fatalf("parseHealth(%q) = %+v, want an error with %q", tt.args, got, tt.wantErr)
-				}
-				if msg := err.Error() + errb.String(); !strings.Contains(msg, tt.wantErr) {
-					t.Fatalf("parseHealth(%q) error %q (printed %q), want it to contain %q", tt.args, err, errb.String(), tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("parseHealth(%q) error: %v (printed %q)", tt.args, err, errb.String())
-			}
-			if *got != *tt.want {
-				t.Errorf("parseHealth(%q) = %+v, want %+v", tt.args, *got, *tt.want)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkParse(t, "parseHealth", parseHealth, tt.args, tt.want, tt.wantErr) })
 	}
 }
 
@@ -213,7 +194,7 @@ func TestHealthBench(t *testing.T) {
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	addr := strings.TrimPrefix(srv.URL, "http://")
-	code, out, errOut := runCmd(t, "health", "-json", "-addr="+addr, "-checks=20", "-interval=50ms",
+	code, out, errOut := cli.Run(t, "", "health", "-json", "-addr="+addr, "-checks=20", "-interval=50ms",
 		"-flips=6", "-duration=300ms", "-wait=10s", "-pid="+strconv.Itoa(os.Getpid()))
 	if code != 0 {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
@@ -250,7 +231,7 @@ func TestHealthBenchMissedFlips(t *testing.T) {
 	f.ignoreFailures = true
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	code, out, _ := runCmd(t, "health", "-addr="+srv.URL, "-checks=4", "-interval=20ms",
+	code, out, _ := cli.Run(t, "", "health", "-addr="+srv.URL, "-checks=4", "-interval=20ms",
 		"-flips=2", "-duration=40ms", "-wait=300ms", "-pid="+strconv.Itoa(os.Getpid()))
 	if code != 1 || !strings.Contains(out, "first error: 2 flipped checks never reached the catalog within -wait 300ms") {
 		t.Errorf("exit %d, output %q: want exit 1 and the missed flips", code, out)

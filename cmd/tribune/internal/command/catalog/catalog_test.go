@@ -1,8 +1,6 @@
 package catalog
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +13,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/tribune/tribune/cmd/tribune/internal/command"
+	"github.com/tribune/tribune/cmd/tribune/internal/command/commandtest"
 )
 
 // fakeNode is a node of the fake catalog with the services on it.
@@ -311,36 +309,8 @@ func agentServiceJSON(s fakeService) map[string]any {
 	}
 }
 
-// run runs `tribune catalog ARGS...` against srvURL and returns the exit
-// code and what it wrote to stdout and stderr.
-func run(t *testing.T, srvURL, stdin string, args ...string) (int, string, string) {
-	t.Helper()
-	// The environment must not point the CLI anywhere else.
-	t.Setenv("CONSUL_HTTP_ADDR", "")
-	t.Setenv("TRIBUNE_HTTP_ADDR", "")
-	if len(args) > 0 && srvURL != "" {
-		args = append([]string{args[0], "-http-addr=" + srvURL}, args[1:]...)
-	}
-	var out, errb bytes.Buffer
-	code := New(command.IO{In: strings.NewReader(stdin), Out: &out, Err: &errb}).Run(context.Background(), args)
-	return code, out.String(), errb.String()
-}
-
-func check(t *testing.T, code int, out, errOut string, wantCode int, wantOut, wantErr string) {
-	t.Helper()
-	if code != wantCode {
-		t.Errorf("exit code = %d, want %d (stderr %q)", code, wantCode, errOut)
-	}
-	if out != wantOut {
-		t.Errorf("stdout = %q, want %q", out, wantOut)
-	}
-	if wantErr == "" && errOut != "" {
-		t.Errorf("stderr = %q, want it empty", errOut)
-	}
-	if !strings.Contains(errOut, wantErr) {
-		t.Errorf("stderr = %q, want it to contain %q", errOut, wantErr)
-	}
-}
+// cli is `tribune catalog`.
+var cli = commandtest.Cmd{New: New, Family: true}
 
 // checkRequest checks the last request's path and query parameters.
 func checkRequest(t *testing.T, f *fakeConsul, wantPath string, wantQuery url.Values) {
@@ -384,8 +354,8 @@ func TestDatacenters(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, srv := newFakeConsul(t)
-			code, out, errOut := run(t, srv.URL, "", tt.args...)
-			check(t, code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr)
+			code, out, errOut := cli.Run(t, srv.URL, tt.args...)
+			commandtest.CheckContains(t, code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr)
 			if tt.wantQuery != nil {
 				checkRequest(t, f, "/v1/catalog/datacenters", tt.wantQuery)
 			}
@@ -488,8 +458,8 @@ func TestNodes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, srv := newFakeConsul(t)
-			code, out, errOut := run(t, srv.URL, tt.stdin, tt.args...)
-			check(t, code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr)
+			code, out, errOut := cli.RunStdin(t, srv.URL, tt.stdin, tt.args...)
+			commandtest.CheckContains(t, code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr)
 			if tt.wantPath != "" || tt.wantQuery != nil {
 				checkRequest(t, f, tt.wantPath, tt.wantQuery)
 			}
@@ -552,8 +522,8 @@ func TestServices(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, srv := newFakeConsul(t)
-			code, out, errOut := run(t, srv.URL, "", tt.args...)
-			check(t, code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr)
+			code, out, errOut := cli.Run(t, srv.URL, tt.args...)
+			commandtest.CheckContains(t, code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr)
 			if tt.wantPath != "" || tt.wantQuery != nil {
 				checkRequest(t, f, tt.wantPath, tt.wantQuery)
 			}
@@ -611,8 +581,8 @@ func TestConsulJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errOut := run(t, srv.URL, "", tt.args...)
-			check(t, code, out, errOut, 0, tt.wantOut, "")
+			code, out, errOut := cli.Run(t, srv.URL, tt.args...)
+			commandtest.CheckContains(t, code, out, errOut, 0, tt.wantOut, "")
 		})
 	}
 }
@@ -633,37 +603,38 @@ func TestCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errOut := run(t, "", "", tt.args...)
-			check(t, code, out, errOut, tt.wantCode, "", tt.wantErr)
+			code, out, errOut := cli.Run(t, "", tt.args...)
+			commandtest.CheckContains(t, code, out, errOut, tt.wantCode, "", tt.wantErr)
 		})
 	}
 }
 
-func TestHelpListsFlags(t *testing.T) {
-	for sub, flags := range map[string][]string{
-		"datacenters": {"-http-addr", "-datacenter", "-stale"},
-		"nodes":       {"-detailed", "-filter", "-near", "-node-meta key=value", "-service id or name", "-http-addr", "-datacenter", "-stale"},
-		"services":    {"-node id or name", "-node-meta key=value", "-tags", "-http-addr", "-datacenter", "-stale"},
-	} {
-		code, out, errOut := run(t, "", "", sub, "-h")
-		if code != 0 || out != "" {
-			t.Errorf("%s -h: exit code %d, stdout %q", sub, code, out)
-		}
-		for _, fl := range flags {
-			if !strings.Contains(errOut, "  "+fl) {
-				t.Errorf("%s -h does not list %q:\n%s", sub, fl, errOut)
-			}
-		}
-	}
-}
-
-func TestHTTPAddrFromEnv(t *testing.T) {
-	_, srv := newFakeConsul(t)
-	var out, errb bytes.Buffer
-	t.Setenv("TRIBUNE_HTTP_ADDR", "")
-	t.Setenv("CONSUL_HTTP_ADDR", srv.URL)
-	code := New(command.IO{Out: &out, Err: &errb}).Run(context.Background(), []string{"datacenters"})
-	check(t, code, out.String(), errb.String(), 0, "dc1\ndc2\neu-west\n", "")
+func TestHTTPClient(t *testing.T) {
+	commandtest.CheckHTTPClient(t, commandtest.HTTPClient{
+		Cmd:  cli,
+		Args: []string{"datacenters"},
+		Agent: func(t *testing.T) (string, func(*testing.T)) {
+			_, srv := newFakeConsul(t)
+			return srv.URL, nil
+		},
+		Out: "dc1\ndc2\neu-west\n",
+		Help: map[string][]string{
+			"datacenters": nil,
+			"nodes":       {"-detailed", "-filter string", "-near string", "-node-meta key=value", "-service id or name"},
+			"services":    {"-node id or name", "-node-meta key=value", "-tags"},
+		},
+		Down: []commandtest.Down{
+			{Args: []string{"datacenters"}, Err: func(addr string) string {
+				return `Error listing datacenters: Get "` + addr + `/v1/catalog/datacenters": `
+			}},
+			{Args: []string{"nodes"}, Err: func(addr string) string {
+				return `Error listing nodes: Get "` + addr + `/v1/catalog/nodes": `
+			}},
+			{Args: []string{"services"}, Err: func(addr string) string {
+				return `Error listing services: Get "` + addr + `/v1/catalog/services": `
+			}},
+		},
+	})
 }
 
 func TestAgentErrors(t *testing.T) {
@@ -687,21 +658,9 @@ func TestAgentErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f, srv := newFakeConsul(t)
 			f.fail = "boom"
-			code, out, errOut := run(t, srv.URL, "", tt.args...)
-			check(t, code, out, errOut, 1, "", tt.wantErr)
+			code, out, errOut := cli.Run(t, srv.URL, tt.args...)
+			commandtest.CheckContains(t, code, out, errOut, 1, "", tt.wantErr)
 		})
-	}
-}
-
-func TestAgentDown(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	addr := srv.URL
-	srv.Close()
-	for _, sub := range []string{"datacenters", "nodes", "services"} {
-		code, out, errOut := run(t, addr, "", sub)
-		if code != 1 || out != "" || !strings.HasPrefix(errOut, "Error listing ") {
-			t.Errorf("%s with the agent down: exit code %d, stdout %q, stderr %q", sub, code, out, errOut)
-		}
 	}
 }
 

@@ -1,8 +1,6 @@
 package forceleave
 
 import (
-	"bytes"
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -10,13 +8,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/tribune/tribune/cmd/tribune/internal/command"
+	"github.com/tribune/tribune/cmd/tribune/internal/command/commandtest"
 )
-
-// New is a command.Factory, as main wires it.
-var _ command.Factory = New
 
 // request is a request the fake agent received.
 type request struct {
@@ -59,19 +53,8 @@ func (f *fakeAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// run runs `tribune force-leave ARGS...` against srvURL and returns the
-// exit code and what it wrote to stdout and stderr.
-func run(t *testing.T, srvURL string, args ...string) (int, string, string) {
-	t.Helper()
-	t.Setenv("CONSUL_HTTP_ADDR", "")
-	t.Setenv("TRIBUNE_HTTP_ADDR", "")
-	if srvURL != "" {
-		args = append([]string{"-http-addr=" + srvURL}, args...)
-	}
-	var out, errb bytes.Buffer
-	code := New(command.IO{Out: &out, Err: &errb}).Run(context.Background(), args)
-	return code, out.String(), errb.String()
-}
+// cli is `tribune force-leave`.
+var cli = commandtest.Cmd{New: New}
 
 func forceLeave(node string, query url.Values) request {
 	if query == nil {
@@ -120,22 +103,12 @@ func TestForceLeave(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, srv := newFakeAgent(t)
-			code, out, errOut := run(t, srv.URL, tt.args...)
-			if code != tt.wantCode {
-				t.Errorf("exit code = %d, want %d (stderr %q)", code, tt.wantCode, errOut)
-			}
+			code, out, errOut := cli.Run(t, srv.URL, tt.args...)
 			// As Consul's, the command prints nothing on success.
-			if out != "" {
-				t.Errorf("stdout = %q, want nothing", out)
-			}
-			if tt.errPrefix && !strings.HasPrefix(errOut, tt.wantErr) || !tt.errPrefix && errOut != tt.wantErr {
-				t.Errorf("stderr = %q, want %q (prefix %v)", errOut, tt.wantErr, tt.errPrefix)
-			}
+			commandtest.Check(t, code, out, errOut, tt.wantCode, "", tt.wantErr, tt.errPrefix)
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			if (len(f.requests) != 0 || len(tt.want) != 0) && !reflect.DeepEqual(f.requests, tt.want) {
-				t.Errorf("requests = %+v, want %+v", f.requests, tt.want)
-			}
+			commandtest.CheckRequests(t, f.requests, tt.want)
 			if (len(f.forced) != 0 || len(tt.wantForced) != 0) && !reflect.DeepEqual(f.forced, tt.wantForced) {
 				t.Errorf("forced = %v, want %v", f.forced, tt.wantForced)
 			}
@@ -143,77 +116,26 @@ func TestForceLeave(t *testing.T) {
 	}
 }
 
-func TestHTTPAddrFromEnv(t *testing.T) {
-	f, srv := newFakeAgent(t)
-	var out, errb bytes.Buffer
-	t.Setenv("TRIBUNE_HTTP_ADDR", "")
-	t.Setenv("CONSUL_HTTP_ADDR", srv.URL)
-	code := New(command.IO{Out: &out, Err: &errb}).Run(context.Background(), []string{"worker-a"})
-	if code != 0 || out.String() != "" || errb.String() != "" {
-		t.Errorf("exit code %d, stdout %q, stderr %q", code, out.String(), errb.String())
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !reflect.DeepEqual(f.forced, []string{"worker-a"}) {
-		t.Errorf("forced = %v", f.forced)
-	}
-}
-
-func TestHelpListsFlags(t *testing.T) {
-	code, out, errOut := run(t, "", "-h")
-	if code != 0 || out != "" {
-		t.Errorf("-h: exit code %d, stdout %q", code, out)
-	}
-	for _, fl := range []string{"-prune\n", "-wan\n", "-http-addr string"} {
-		if !strings.Contains(errOut, "  "+fl) {
-			t.Errorf("-h does not list %q:\n%s", fl, errOut)
-		}
-	}
-}
-
-func TestAgentDown(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	addr := srv.URL
-	srv.Close()
-	code, out, errOut := run(t, addr, "worker-a")
-	if code != 1 || out != "" || !strings.HasPrefix(errOut, "Error force leaving: Put \""+addr+"/v1/agent/force-leave/worker-a\": ") {
-		t.Errorf("exit code %d, stdout %q, stderr %q", code, out, errOut)
-	}
-}
-
-func TestBadAddress(t *testing.T) {
-	code, out, errOut := run(t, "ftp://127.0.0.1:8500", "worker-a")
-	if code != 1 || out != "" || errOut != "Error connecting to Consul agent: Unknown protocol scheme: ftp\n" {
-		t.Errorf("exit code %d, stdout %q, stderr %q", code, out, errOut)
-	}
-}
-
-// TestCanceled checks that a canceled context ends a force-leave the agent
-// does not answer: Agent().ForceLeaveOptions takes no context.
-func TestCanceled(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
-	}))
-	t.Cleanup(func() { close(release); srv.Close() })
-	t.Setenv("CONSUL_HTTP_ADDR", "")
-	t.Setenv("TRIBUNE_HTTP_ADDR", "")
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	var out, errb bytes.Buffer
-	done := make(chan int)
-	go func() {
-		done <- New(command.IO{Out: &out, Err: &errb}).Run(ctx, []string{"-http-addr=" + srv.URL, "worker-a"})
-	}()
-	select {
-	case code := <-done:
-		if code != 1 || !strings.Contains(errb.String(), "context deadline exceeded") {
-			t.Errorf("exit code %d, stderr %q; want 1 and the context's error", code, errb.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the command did not end with its context")
-	}
+func TestHTTPClient(t *testing.T) {
+	commandtest.CheckHTTPClient(t, commandtest.HTTPClient{
+		Cmd:  cli,
+		Args: []string{"worker-a"},
+		Agent: func(t *testing.T) (string, func(*testing.T)) {
+			f, srv := newFakeAgent(t)
+			return srv.URL, func(t *testing.T) {
+				f.mu.Lock()
+				defer f.mu.Unlock()
+				if !reflect.DeepEqual(f.forced, []string{"worker-a"}) {
+					t.Errorf("forced = %v", f.forced)
+				}
+			}
+		},
+		Help: map[string][]string{"": {"-prune", "-wan"}},
+		Down: []commandtest.Down{{
+			Args: []string{"worker-a"},
+			Err: func(addr string) string {
+				return "Error force leaving: Put \"" + addr + "/v1/agent/force-leave/worker-a\": "
+			},
+		}},
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tribune/tribune/cmd/tribune/internal/command"
+	"github.com/tribune/tribune/cmd/tribune/internal/command/commandtest"
 )
 
 // New is a command.Factory, as main wires it.
@@ -65,15 +66,7 @@ func TestKeygen(t *testing.T) {
 			var out, errb bytes.Buffer
 			c := &cmd{io: command.IO{Out: &out, Err: &errb}, rand: tt.rand}
 			code := c.Run(context.Background(), tt.args)
-			if code != tt.wantCode {
-				t.Errorf("exit code = %d, want %d (stderr %q)", code, tt.wantCode, errb.String())
-			}
-			if out.String() != tt.wantOut {
-				t.Errorf("stdout = %q, want %q", out.String(), tt.wantOut)
-			}
-			if errOut := errb.String(); tt.errPrefix && !strings.HasPrefix(errOut, tt.wantErr) || !tt.errPrefix && errOut != tt.wantErr {
-				t.Errorf("stderr = %q, want %q (prefix %v)", errOut, tt.wantErr, tt.errPrefix)
-			}
+			commandtest.Check(t, code, out.String(), errb.String(), tt.wantCode, tt.wantOut, tt.wantErr, tt.errPrefix)
 		})
 	}
 }

@@ -1,8 +1,6 @@
 package kv
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -18,7 +16,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
-	"github.com/tribune/tribune/cmd/tribune/internal/command"
+	"github.com/tribune/tribune/cmd/tribune/internal/command/commandtest"
 )
 
 // fakeConsul fakes just enough of Consul's /v1/kv endpoint for the CLI:
@@ -183,20 +181,8 @@ func (f *fakeConsul) delete(w http.ResponseWriter, key string, q url.Values) {
 	_, _ = io.WriteString(w, "true")
 }
 
-// run runs `tribune kv ARGS...` against srv and returns the exit code and
-// what it wrote to stdout and stderr.
-func run(t *testing.T, srvURL, stdin string, args ...string) (int, string, string) {
-	t.Helper()
-	// The environment must not point the CLI anywhere else.
-	t.Setenv("CONSUL_HTTP_ADDR", "")
-	t.Setenv("TRIBUNE_HTTP_ADDR", "")
-	if len(args) > 1 && srvURL != "" {
-		args = append([]string{args[0], "-http-addr=" + srvURL}, args[1:]...)
-	}
-	var out, errb bytes.Buffer
-	code := New(command.IO{In: strings.NewReader(stdin), Out: &out, Err: &errb}).Run(context.Background(), args)
-	return code, out.String(), errb.String()
-}
+// cli is `tribune kv`.
+var cli = commandtest.Cmd{New: New, Family: true}
 
 func seed() []*api.KVPair {
 	return []*api.KVPair{
@@ -273,30 +259,14 @@ func TestGet(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, srv := newFakeConsul(t, seed()...)
-			code, out, errOut := run(t, srv.URL, "", tt.args...)
-			check(t, code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr)
+			code, out, errOut := cli.Run(t, srv.URL, tt.args...)
+			commandtest.CheckContains(t, code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr)
 			for k, v := range tt.wantQuery {
 				if !f.last.Has(k) || f.last.Get(k) != v {
 					t.Errorf("query %q = %q (present %v), want %q", k, f.last.Get(k), f.last.Has(k), v)
 				}
 			}
 		})
-	}
-}
-
-func check(t *testing.T, code int, out, errOut string, wantCode int, wantOut, wantErr string) {
-	t.Helper()
-	if code != wantCode {
-		t.Errorf("exit code = %d, want %d (stderr %q)", code, wantCode, errOut)
-	}
-	if out != wantOut {
-		t.Errorf("stdout = %q, want %q", out, wantOut)
-	}
-	if wantErr == "" && errOut != "" {
-		t.Errorf("stderr = %q, want it empty", errOut)
-	}
-	if !strings.Contains(errOut, wantErr) {
-		t.Errorf("stderr = %q, want it to contain %q", errOut, wantErr)
 	}
 }
 
@@ -361,8 +331,8 @@ func TestPut(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, srv := newFakeConsul(t, seed()...)
-			code, out, errOut := run(t, srv.URL, tt.stdin, tt.args...)
-			check(t, code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr)
+			code, out, errOut := cli.RunStdin(t, srv.URL, tt.stdin, tt.args...)
+			commandtest.CheckContains(t, code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr)
 			if tt.key == "" {
 				return
 			}
@@ -419,8 +389,8 @@ func TestDelete(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, srv := newFakeConsul(t, seed()...)
-			code, out, errOut := run(t, srv.URL, "", tt.args...)
-			check(t, code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr)
+			code, out, errOut := cli.Run(t, srv.URL, tt.args...)
+			commandtest.CheckContains(t, code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr)
 			if tt.wantCode != 0 && tt.wantKeys == nil {
 				return
 			}
@@ -448,19 +418,38 @@ func TestCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errOut := run(t, "", "", tt.args...)
-			check(t, code, out, errOut, tt.wantCode, "", tt.wantErr)
+			code, out, errOut := cli.Run(t, "", tt.args...)
+			commandtest.CheckContains(t, code, out, errOut, tt.wantCode, "", tt.wantErr)
 		})
 	}
 }
 
-func TestHTTPAddrFromEnv(t *testing.T) {
-	_, srv := newFakeConsul(t, seed()...)
-	var out, errb bytes.Buffer
-	t.Setenv("TRIBUNE_HTTP_ADDR", "")
-	t.Setenv("CONSUL_HTTP_ADDR", srv.URL)
-	code := New(command.IO{Out: &out, Err: &errb}).Run(context.Background(), []string{"get", "foo"})
-	check(t, code, out.String(), errb.String(), 0, "bar\n", "")
+func TestHTTPClient(t *testing.T) {
+	commandtest.CheckHTTPClient(t, commandtest.HTTPClient{
+		Cmd:  cli,
+		Args: []string{"get", "foo"},
+		Agent: func(t *testing.T) (string, func(*testing.T)) {
+			_, srv := newFakeConsul(t, seed()...)
+			return srv.URL, nil
+		},
+		Out: "bar\n",
+		Help: map[string][]string{
+			"get":    {"-base64", "-detailed", "-keys", "-recurse", "-separator string"},
+			"put":    {"-base64", "-cas", "-flags uint", "-modify-index uint"},
+			"delete": {"-cas", "-modify-index uint", "-recurse"},
+		},
+		Down: []commandtest.Down{
+			{Args: []string{"get", "foo"}, Err: func(addr string) string {
+				return `Error querying Consul agent: Get "` + addr + `/v1/kv/foo": `
+			}},
+			{Args: []string{"put", "foo", "x"}, Err: func(addr string) string {
+				return `Error! Failed writing data: Put "` + addr + `/v1/kv/foo": `
+			}},
+			{Args: []string{"delete", "foo"}, Err: func(addr string) string {
+				return `Error deleting key foo: Delete "` + addr + `/v1/kv/foo": `
+			}},
+		},
+	})
 }
 
 func TestAgentErrors(t *testing.T) {
@@ -482,8 +471,8 @@ func TestAgentErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f, srv := newFakeConsul(t)
 			f.fail = "boom"
-			code, out, errOut := run(t, srv.URL, "", tt.args...)
-			check(t, code, out, errOut, 1, "", tt.wantErr)
+			code, out, errOut := cli.Run(t, srv.URL, tt.args...)
+			commandtest.CheckContains(t, code, out, errOut, 1, "", tt.wantErr)
 		})
 	}
 }

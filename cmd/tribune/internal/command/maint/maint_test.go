@@ -1,24 +1,17 @@
 package maint
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/tribune/tribune/cmd/tribune/internal/command"
+	"github.com/tribune/tribune/cmd/tribune/internal/command/commandtest"
 )
-
-// New is a command.Factory, as main wires it.
-var _ command.Factory = New
 
 // request is a request the fake agent received.
 type request struct {
@@ -150,19 +143,8 @@ func maintParams(w http.ResponseWriter, q url.Values) (enable bool, reason strin
 	return enable, q.Get("reason"), true
 }
 
-// run runs `tribune maint ARGS...` against srvURL and returns the exit
-// code and what it wrote to stdout and stderr.
-func run(t *testing.T, srvURL string, args ...string) (int, string, string) {
-	t.Helper()
-	t.Setenv("CONSUL_HTTP_ADDR", "")
-	t.Setenv("TRIBUNE_HTTP_ADDR", "")
-	if srvURL != "" {
-		args = append([]string{"-http-addr=" + srvURL}, args...)
-	}
-	var out, errb bytes.Buffer
-	code := New(command.IO{Out: &out, Err: &errb}).Run(context.Background(), args)
-	return code, out.String(), errb.String()
-}
+// cli is `tribune maint`.
+var cli = commandtest.Cmd{New: New}
 
 func req(method, path string, query url.Values) request {
 	if query == nil {
@@ -260,7 +242,7 @@ func TestMaint(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f, srv := newFakeAgent(t)
 			for _, args := range tt.setup {
-				if code, _, errOut := run(t, srv.URL, args...); code != 0 {
+				if code, _, errOut := cli.Run(t, srv.URL, args...); code != 0 {
 					t.Fatalf("setup %v: exit code %d, stderr %q", args, code, errOut)
 				}
 			}
@@ -268,16 +250,8 @@ func TestMaint(t *testing.T) {
 			f.requests = nil
 			f.mu.Unlock()
 
-			code, out, errOut := run(t, srv.URL, tt.args...)
-			if code != tt.wantCode {
-				t.Errorf("exit code = %d, want %d (stderr %q)", code, tt.wantCode, errOut)
-			}
-			if out != tt.wantOut {
-				t.Errorf("stdout = %q, want %q", out, tt.wantOut)
-			}
-			if tt.errPrefix && !strings.HasPrefix(errOut, tt.wantErr) || !tt.errPrefix && errOut != tt.wantErr {
-				t.Errorf("stderr = %q, want %q (prefix %v)", errOut, tt.wantErr, tt.errPrefix)
-			}
+			code, out, errOut := cli.Run(t, srv.URL, tt.args...)
+			commandtest.Check(t, code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr, tt.errPrefix)
 			checkRequests(t, f, tt.want)
 		})
 	}
@@ -287,12 +261,7 @@ func checkRequests(t *testing.T, f *fakeAgent, want []request) {
 	t.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.requests) == 0 && len(want) == 0 {
-		return
-	}
-	if !reflect.DeepEqual(f.requests, want) {
-		t.Errorf("requests = %+v, want %+v", f.requests, want)
-	}
+	commandtest.CheckRequests(t, f.requests, want)
 }
 
 func TestAgentErrors(t *testing.T) {
@@ -325,7 +294,7 @@ func TestAgentErrors(t *testing.T) {
 				f.fail[tt.path] = "boom"
 			}
 			f.self = tt.self
-			code, out, errOut := run(t, srv.URL, tt.args...)
+			code, out, errOut := cli.Run(t, srv.URL, tt.args...)
 			if code != 1 || out != "" || errOut != tt.wantErr {
 				t.Errorf("exit code %d, stdout %q, stderr %q; want 1, \"\", %q", code, out, errOut, tt.wantErr)
 			}
@@ -333,75 +302,26 @@ func TestAgentErrors(t *testing.T) {
 	}
 }
 
-func TestHTTPAddrFromEnv(t *testing.T) {
-	f, srv := newFakeAgent(t)
-	var out, errb bytes.Buffer
-	t.Setenv("TRIBUNE_HTTP_ADDR", "")
-	t.Setenv("CONSUL_HTTP_ADDR", srv.URL)
-	code := New(command.IO{Out: &out, Err: &errb}).Run(context.Background(), []string{"-enable"})
-	if code != 0 || out.String() != "Node maintenance is now enabled\n" || errb.String() != "" {
-		t.Errorf("exit code %d, stdout %q, stderr %q", code, out.String(), errb.String())
-	}
-	checkRequests(t, f, []request{req(http.MethodPut, "/v1/agent/maintenance", url.Values{"enable": {"true"}, "reason": {""}})})
-}
-
-func TestHelpListsFlags(t *testing.T) {
-	code, out, errOut := run(t, "", "-h")
-	if code != 0 || out != "" {
-		t.Errorf("-h: exit code %d, stdout %q", code, out)
-	}
-	for _, fl := range []string{"-enable\n", "-disable\n", "-reason string", "-service ID", "-http-addr string"} {
-		if !strings.Contains(errOut, "  "+fl) {
-			t.Errorf("-h does not list %q:\n%s", fl, errOut)
-		}
-	}
-}
-
-func TestAgentDown(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	addr := srv.URL
-	srv.Close()
-	for _, tt := range []struct {
-		args []string
-		want string
-	}{
-		{nil, "Error querying Consul agent: "},
-		{[]string{"-enable"}, "Error enabling node maintenance: "},
-		{[]string{"-disable", "-service=web"}, "Error disabling service maintenance: "},
-	} {
-		code, out, errOut := run(t, addr, tt.args...)
-		if code != 1 || out != "" || !strings.HasPrefix(errOut, tt.want) {
-			t.Errorf("%v with the agent down: exit code %d, stdout %q, stderr %q", tt.args, code, out, errOut)
-		}
-	}
-}
-
-// TestCanceled checks that a canceled context ends a request the agent
-// does not answer: node maintenance's API call takes no context.
-func TestCanceled(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
-	}))
-	t.Cleanup(func() { close(release); srv.Close() })
-	t.Setenv("CONSUL_HTTP_ADDR", "")
-	t.Setenv("TRIBUNE_HTTP_ADDR", "")
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	var out, errb bytes.Buffer
-	done := make(chan int)
-	go func() {
-		done <- New(command.IO{Out: &out, Err: &errb}).Run(ctx, []string{"-http-addr=" + srv.URL, "-enable"})
-	}()
-	select {
-	case code := <-done:
-		if code != 1 || !strings.Contains(errb.String(), "context deadline exceeded") {
-			t.Errorf("exit code %d, stderr %q; want 1 and the context's error", code, errb.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the command did not end with its context")
-	}
+func TestHTTPClient(t *testing.T) {
+	commandtest.CheckHTTPClient(t, commandtest.HTTPClient{
+		Cmd:  cli,
+		Args: []string{"-enable"},
+		Agent: func(t *testing.T) (string, func(*testing.T)) {
+			f, srv := newFakeAgent(t)
+			return srv.URL, func(t *testing.T) {
+				checkRequests(t, f, []request{req(http.MethodPut, "/v1/agent/maintenance", url.Values{"enable": {"true"}, "reason": {""}})})
+			}
+		},
+		Out:  "Node maintenance is now enabled\n",
+		Help: map[string][]string{"": {"-enable", "-disable", "-reason string", "-service ID"}},
+		Down: []commandtest.Down{
+			{Err: func(addr string) string { return "Error querying Consul agent: Get \"" + addr + "/v1/agent/self\": " }},
+			{Args: []string{"-enable"}, Err: func(addr string) string {
+				return "Error enabling node maintenance: Put \"" + addr + "/v1/agent/maintenance?enable=true&reason=\": "
+			}},
+			{Args: []string{"-disable", "-service=web"}, Err: func(addr string) string {
+				return "Error disabling service maintenance: Put \"" + addr + "/v1/agent/service/maintenance/web?enable=false\": "
+			}},
+		},
+	})
 }

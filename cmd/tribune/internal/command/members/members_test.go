@@ -1,8 +1,6 @@
 package members
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -11,15 +9,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/consul/api"
 
-	"github.com/tribune/tribune/cmd/tribune/internal/command"
+	"github.com/tribune/tribune/cmd/tribune/internal/command/commandtest"
 )
-
-// New is a command.Factory, as main wires it.
-var _ command.Factory = New
 
 // request is a request the fake agent received.
 type request struct {
@@ -93,19 +87,8 @@ func (f *fakeAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// run runs `tribune members ARGS...` against srvURL and returns the exit
-// code and what it wrote to stdout and stderr.
-func run(t *testing.T, srvURL string, args ...string) (int, string, string) {
-	t.Helper()
-	t.Setenv("CONSUL_HTTP_ADDR", "")
-	t.Setenv("TRIBUNE_HTTP_ADDR", "")
-	if srvURL != "" {
-		args = append([]string{"-http-addr=" + srvURL}, args...)
-	}
-	var out, errb bytes.Buffer
-	code := New(command.IO{Out: &out, Err: &errb}).Run(context.Background(), args)
-	return code, out.String(), errb.String()
-}
+// cli is `tribune members`.
+var cli = commandtest.Cmd{New: New}
 
 var (
 	getLAN = request{Method: http.MethodGet, Path: "/v1/agent/members", Query: url.Values{"segment": {"_all"}}}
@@ -113,6 +96,13 @@ var (
 )
 
 func lines(l ...string) string { return strings.Join(l, "\n") + "\n" }
+
+// wanOut is what `tribune members -wan` prints for the fake agent.
+var wanOut = lines(
+	"Node          Address        Status  Type    Build   Protocol  DC",
+	"server-1.dc1  10.0.0.1:8302  alive   server  1.16.0  2         dc1",
+	"server-1.dc2  10.1.0.1:8302  alive   server  1.16.0  2         dc2",
+)
 
 func TestMembers(t *testing.T) {
 	tests := []struct {
@@ -134,11 +124,7 @@ func TestMembers(t *testing.T) {
 			"worker-a  10.0.0.11:8301  failed   client   1.15.2  2         dc1",
 			"worker-b  10.0.0.12:8301  alive    client   1.16.0  2         dc1",
 		)},
-		{name: "wan", args: []string{"-wan"}, want: []request{getWAN}, wantOut: lines(
-			"Node          Address        Status  Type    Build   Protocol  DC",
-			"server-1.dc1  10.0.0.1:8302  alive   server  1.16.0  2         dc1",
-			"server-1.dc2  10.1.0.1:8302  alive   server  1.16.0  2         dc2",
-		)},
+		{name: "wan", args: []string{"-wan"}, want: []request{getWAN}, wantOut: wanOut},
 		{name: "status", args: []string{"-status", "^(failed|left)$"}, want: []request{getLAN}, wantOut: lines(
 			"Node      Address         Status  Type    Build   Protocol  DC",
 			"ancient   10.0.0.9:8301   left    client  < 0.3   1         dc1",
@@ -170,21 +156,11 @@ func TestMembers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f, srv := newFakeAgent(t)
 			f.fail = tt.fail
-			code, out, errOut := run(t, srv.URL, tt.args...)
-			if code != tt.wantCode {
-				t.Errorf("exit code = %d, want %d (stderr %q)", code, tt.wantCode, errOut)
-			}
-			if out != tt.wantOut {
-				t.Errorf("stdout =\n%s\nwant\n%s", out, tt.wantOut)
-			}
-			if tt.errPrefix && !strings.HasPrefix(errOut, tt.wantErr) || !tt.errPrefix && errOut != tt.wantErr {
-				t.Errorf("stderr = %q, want %q (prefix %v)", errOut, tt.wantErr, tt.errPrefix)
-			}
+			code, out, errOut := cli.Run(t, srv.URL, tt.args...)
+			commandtest.Check(t, code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr, tt.errPrefix)
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			if (len(f.requests) != 0 || len(tt.want) != 0) && !reflect.DeepEqual(f.requests, tt.want) {
-				t.Errorf("requests = %+v, want %+v", f.requests, tt.want)
-			}
+			commandtest.CheckRequests(t, f.requests, tt.want)
 		})
 	}
 }
@@ -194,7 +170,7 @@ func TestMembers(t *testing.T) {
 func TestMembersEmptyPool(t *testing.T) {
 	f, srv := newFakeAgent(t)
 	f.wan = []map[string]any{}
-	code, out, errOut := run(t, srv.URL, "-wan")
+	code, out, errOut := cli.Run(t, srv.URL, "-wan")
 	if code != 2 || out != "" || errOut != "" {
 		t.Errorf("exit code %d, stdout %q, stderr %q; want 2 and nothing", code, out, errOut)
 	}
@@ -231,75 +207,22 @@ func TestSortOrder(t *testing.T) {
 	}
 }
 
-func TestHTTPAddrFromEnv(t *testing.T) {
-	f, srv := newFakeAgent(t)
-	var out, errb bytes.Buffer
-	t.Setenv("TRIBUNE_HTTP_ADDR", "")
-	t.Setenv("CONSUL_HTTP_ADDR", srv.URL)
-	code := New(command.IO{Out: &out, Err: &errb}).Run(context.Background(), []string{"-wan"})
-	if code != 0 || !strings.HasPrefix(out.String(), "Node  ") || errb.String() != "" {
-		t.Errorf("exit code %d, stdout %q, stderr %q", code, out.String(), errb.String())
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !reflect.DeepEqual(f.requests, []request{getWAN}) {
-		t.Errorf("requests = %+v, want %+v", f.requests, []request{getWAN})
-	}
-}
-
-func TestHelpListsFlags(t *testing.T) {
-	code, out, errOut := run(t, "", "-h")
-	if code != 0 || out != "" {
-		t.Errorf("-h: exit code %d, stdout %q", code, out)
-	}
-	for _, fl := range []string{"-detailed\n", "-wan\n", "-status string", "-http-addr string"} {
-		if !strings.Contains(errOut, "  "+fl) {
-			t.Errorf("-h does not list %q:\n%s", fl, errOut)
-		}
-	}
-}
-
-func TestAgentDown(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	addr := srv.URL
-	srv.Close()
-	code, out, errOut := run(t, addr)
-	if code != 1 || out != "" || !strings.HasPrefix(errOut, "Error retrieving members: Get \""+addr+"/v1/agent/members?segment=_all\": ") {
-		t.Errorf("exit code %d, stdout %q, stderr %q", code, out, errOut)
-	}
-}
-
-func TestBadAddress(t *testing.T) {
-	code, out, errOut := run(t, "ftp://127.0.0.1:8500")
-	if code != 1 || out != "" || errOut != "Error connecting to Consul agent: Unknown protocol scheme: ftp\n" {
-		t.Errorf("exit code %d, stdout %q, stderr %q", code, out, errOut)
-	}
-}
-
-// TestCanceled checks that a canceled context ends a request the agent
-// does not answer: Agent().MembersOpts takes no context.
-func TestCanceled(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
-	}))
-	t.Cleanup(func() { close(release); srv.Close() })
-	t.Setenv("CONSUL_HTTP_ADDR", "")
-	t.Setenv("TRIBUNE_HTTP_ADDR", "")
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	var out, errb bytes.Buffer
-	done := make(chan int)
-	go func() { done <- New(command.IO{Out: &out, Err: &errb}).Run(ctx, []string{"-http-addr=" + srv.URL}) }()
-	select {
-	case code := <-done:
-		if code != 1 || !strings.Contains(errb.String(), "context deadline exceeded") {
-			t.Errorf("exit code %d, stderr %q; want 1 and the context's error", code, errb.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the command did not end with its context")
-	}
+func TestHTTPClient(t *testing.T) {
+	commandtest.CheckHTTPClient(t, commandtest.HTTPClient{
+		Cmd:  cli,
+		Args: []string{"-wan"},
+		Agent: func(t *testing.T) (string, func(*testing.T)) {
+			f, srv := newFakeAgent(t)
+			return srv.URL, func(t *testing.T) {
+				f.mu.Lock()
+				defer f.mu.Unlock()
+				commandtest.CheckRequests(t, f.requests, []request{getWAN})
+			}
+		},
+		Out:  wanOut,
+		Help: map[string][]string{"": {"-detailed", "-wan", "-status string"}},
+		Down: []commandtest.Down{{Err: func(addr string) string {
+			return "Error retrieving members: Get \"" + addr + "/v1/agent/members?segment=_all\": "
+		}}},
+	})
 }

@@ -1,8 +1,6 @@
 package services
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,17 +8,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/tribune/tribune/cmd/tribune/internal/command"
+	"github.com/tribune/tribune/cmd/tribune/internal/command/commandtest"
 )
-
-// New is a command.Factory, as main wires it.
-var _ command.Factory = New
 
 // request is a request the fake agent received.
 type request struct {
@@ -104,39 +97,8 @@ func (f *fakeAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// run runs `tribune services ARGS...` against srvURL and returns the exit
-// code and what it wrote to stdout and stderr.
-func run(t *testing.T, srvURL string, args ...string) (int, string, string) {
-	t.Helper()
-	// The environment must not point the CLI anywhere else.
-	t.Setenv("CONSUL_HTTP_ADDR", "")
-	t.Setenv("TRIBUNE_HTTP_ADDR", "")
-	if len(args) > 0 && srvURL != "" {
-		args = append([]string{args[0], "-http-addr=" + srvURL}, args[1:]...)
-	}
-	var out, errb bytes.Buffer
-	code := New(command.IO{In: strings.NewReader(""), Out: &out, Err: &errb}).Run(context.Background(), args)
-	return code, out.String(), errb.String()
-}
-
-// check compares a run's result: stdout exactly, and stderr exactly unless
-// errPrefix, when only its start.
-func check(t *testing.T, code int, out, errOut string, wantCode int, wantOut, wantErr string, errPrefix bool) {
-	t.Helper()
-	if code != wantCode {
-		t.Errorf("exit code = %d, want %d (stderr %q)", code, wantCode, errOut)
-	}
-	if out != wantOut {
-		t.Errorf("stdout = %q, want %q", out, wantOut)
-	}
-	if errPrefix {
-		if !strings.HasPrefix(errOut, wantErr) {
-			t.Errorf("stderr = %q, want it to start with %q", errOut, wantErr)
-		}
-	} else if errOut != wantErr {
-		t.Errorf("stderr = %q, want %q", errOut, wantErr)
-	}
-}
+// cli is `tribune services`.
+var cli = commandtest.Cmd{New: New, Family: true}
 
 // put is a PUT the commands send, with its JSON body (as it would decode).
 func put(path, body string) request {
@@ -163,14 +125,7 @@ func checkRequests(t *testing.T, f *fakeAgent, want []request) {
 	t.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.requests) == 0 && len(want) == 0 {
-		return
-	}
-	if !reflect.DeepEqual(f.requests, want) {
-		got, _ := json.MarshalIndent(f.requests, "", "  ")
-		exp, _ := json.MarshalIndent(want, "", "  ")
-		t.Errorf("requests:\n%s\nwant:\n%s", got, exp)
-	}
+	commandtest.CheckRequests(t, f.requests, want)
 }
 
 // writeFiles writes name → contents in a new directory and returns its
@@ -337,8 +292,8 @@ func TestRegister(t *testing.T) {
 			for name, body := range tt.refuse {
 				f.refuse[name] = body
 			}
-			code, out, errOut := run(t, srv.URL, tt.args...)
-			check(t, code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr, tt.errPrefix)
+			code, out, errOut := cli.Run(t, srv.URL, tt.args...)
+			commandtest.Check(t, code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr, tt.errPrefix)
 			checkRequests(t, f, tt.want)
 		})
 	}
@@ -395,8 +350,8 @@ func TestDeregister(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, srv := newFakeAgent(t, "web-1", "db", "cache-1")
-			code, out, errOut := run(t, srv.URL, tt.args...)
-			check(t, code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr, tt.errPrefix)
+			code, out, errOut := cli.Run(t, srv.URL, tt.args...)
+			commandtest.Check(t, code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr, tt.errPrefix)
 			checkRequests(t, f, tt.want)
 		})
 	}
@@ -410,10 +365,10 @@ func TestRegisterThenDeregister(t *testing.T) {
 	})
 	f, srv := newFakeAgent(t)
 	name := filepath.Join(dir, "svcs.json")
-	code, out, errOut := run(t, srv.URL, "register", name)
-	check(t, code, out, errOut, 0, "Registered service: web\nRegistered service: db\n", "", false)
-	code, out, errOut = run(t, srv.URL, "deregister", name)
-	check(t, code, out, errOut, 0, "Deregistered service: web-1\nDeregistered service: db\n", "", false)
+	code, out, errOut := cli.Run(t, srv.URL, "register", name)
+	commandtest.Check(t, code, out, errOut, 0, "Registered service: web\nRegistered service: db\n", "", false)
+	code, out, errOut = cli.Run(t, srv.URL, "deregister", name)
+	commandtest.Check(t, code, out, errOut, 0, "Deregistered service: web-1\nDeregistered service: db\n", "", false)
 	if len(f.services) != 0 {
 		t.Errorf("services left: %v", f.services)
 	}
@@ -434,7 +389,7 @@ func TestCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errOut := run(t, "", tt.args...)
+			code, out, errOut := cli.Run(t, "", tt.args...)
 			if code != tt.wantCode || out != "" || !strings.Contains(errOut, tt.wantErr) {
 				t.Errorf("exit code %d, stdout %q, stderr %q; want %d, \"\", containing %q", code, out, errOut, tt.wantCode, tt.wantErr)
 			}
@@ -442,82 +397,36 @@ func TestCommand(t *testing.T) {
 	}
 }
 
-func TestHelpListsFlags(t *testing.T) {
-	for sub, flags := range map[string][]string{
-		"register": {"-address", "-id", "-kind", "-meta key=value", "-name", "-port", "-tag",
-			"-tagged-address key=host:port", "-http-addr", "-datacenter", "-stale"},
-		"deregister": {"-id", "-http-addr", "-datacenter", "-stale"},
-	} {
-		code, out, errOut := run(t, "", sub, "-h")
-		if code != 0 || out != "" {
-			t.Errorf("%s -h: exit code %d, stdout %q", sub, code, out)
-		}
-		for _, fl := range flags {
-			if !strings.Contains(errOut, "  "+fl+" ") && !strings.Contains(errOut, "  "+fl+"\n") {
-				t.Errorf("%s -h does not list %q:\n%s", sub, fl, errOut)
-			}
-		}
-	}
-}
-
-func TestHTTPAddrFromEnv(t *testing.T) {
-	f, srv := newFakeAgent(t)
-	var out, errb bytes.Buffer
-	t.Setenv("TRIBUNE_HTTP_ADDR", "")
-	t.Setenv("CONSUL_HTTP_ADDR", srv.URL)
-	code := New(command.IO{Out: &out, Err: &errb}).Run(context.Background(), []string{"register", "-name=web"})
-	check(t, code, out.String(), errb.String(), 0, "Registered service: web\n", "", false)
-	checkRequests(t, f, []request{register(`"Name":"web"`)})
+func TestHTTPClient(t *testing.T) {
+	commandtest.CheckHTTPClient(t, commandtest.HTTPClient{
+		Cmd:  cli,
+		Args: []string{"register", "-name=web"},
+		Agent: func(t *testing.T) (string, func(*testing.T)) {
+			f, srv := newFakeAgent(t)
+			return srv.URL, func(t *testing.T) { checkRequests(t, f, []request{register(`"Name":"web"`)}) }
+		},
+		Out: "Registered service: web\n",
+		Help: map[string][]string{
+			"register": {"-address string", "-id string", "-kind string", "-meta key=value", "-name string",
+				"-port int", "-tag value", "-tagged-address key=host:port"},
+			"deregister": {"-id string"},
+		},
+		Down: []commandtest.Down{
+			{Args: []string{"register", "-name=web"}, Err: func(addr string) string {
+				return `Error registering service "web": Put "` + addr + `/v1/agent/service/register": `
+			}},
+			{Args: []string{"deregister", "-id=web"}, Err: func(addr string) string {
+				return `Error deregistering service "web": Put "` + addr + `/v1/agent/service/deregister/web": `
+			}},
+		},
+	})
 }
 
 func TestDatacenterFlag(t *testing.T) {
 	f, srv := newFakeAgent(t, "web")
-	code, out, errOut := run(t, srv.URL, "deregister", "-datacenter=dc2", "-id=web")
-	check(t, code, out, errOut, 0, "Deregistered service: web\n", "", false)
+	code, out, errOut := cli.Run(t, srv.URL, "deregister", "-datacenter=dc2", "-id=web")
+	commandtest.Check(t, code, out, errOut, 0, "Deregistered service: web\n", "", false)
 	want := put("/v1/agent/service/deregister/web", "")
 	want.Query = url.Values{"dc": {"dc2"}}
 	checkRequests(t, f, []request{want})
-}
-
-func TestAgentDown(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	addr := srv.URL
-	srv.Close()
-	for _, args := range [][]string{{"register", "-name=web"}, {"deregister", "-id=web"}} {
-		code, out, errOut := run(t, addr, args...)
-		want := map[string]string{"register": `Error registering service "web": `, "deregister": `Error deregistering service "web": `}[args[0]]
-		if code != 1 || out != "" || !strings.HasPrefix(errOut, want) {
-			t.Errorf("%s with the agent down: exit code %d, stdout %q, stderr %q", args[0], code, out, errOut)
-		}
-	}
-}
-
-// TestCanceled checks that a canceled context ends a request the agent
-// does not answer.
-func TestCanceled(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
-	}))
-	t.Cleanup(func() { close(release); srv.Close() })
-	t.Setenv("CONSUL_HTTP_ADDR", "")
-	t.Setenv("TRIBUNE_HTTP_ADDR", "")
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	var out, errb bytes.Buffer
-	done := make(chan int)
-	go func() {
-		done <- New(command.IO{Out: &out, Err: &errb}).Run(ctx, []string{"register", "-http-addr=" + srv.URL, "-name=web"})
-	}()
-	select {
-	case code := <-done:
-		if code != 1 || !strings.Contains(errb.String(), "context deadline exceeded") {
-			t.Errorf("exit code %d, stderr %q; want 1 and the context's error", code, errb.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the command did not end with its context")
-	}
 }
