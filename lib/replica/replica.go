@@ -18,6 +18,8 @@ import (
 	"github.com/lni/dragonboat/v4"
 	"github.com/lni/dragonboat/v4/config"
 	sm "github.com/lni/dragonboat/v4/statemachine"
+
+	"github.com/tribune/tribune/lib/rpc"
 )
 
 // Config describes one replica of one shard.
@@ -73,7 +75,7 @@ func DefaultConfig() Config {
 		SnapshotEntries:    10000,
 		CompactionOverhead: 5000,
 		MaxInMemLogSize:    256 << 20,
-		Timeout:            10 * time.Second,
+		Timeout:            rpc.ProposalTimeout,
 		HoldTimeout:        7 * time.Second,
 		Logger:             slog.Default(),
 	}

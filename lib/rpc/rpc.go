@@ -21,6 +21,11 @@ import (
 // MaxMessageSize bounds a gRPC message: a large KV listing is one message.
 const MaxMessageSize = 256 << 20
 
+// ProposalTimeout is how long a replica gives a proposal or a read whose
+// caller set no deadline (replica.Config.Timeout's default), and so how
+// long a caller that relays writes for others should let one wait.
+const ProposalTimeout = 10 * time.Second
+
 // UnixPrefix marks an address that is a unix socket path.
 const UnixPrefix = "unix://"
 

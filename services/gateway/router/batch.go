@@ -3,13 +3,13 @@ package router
 import (
 	"context"
 	"errors"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tribune/tribune/lib/batch"
+	"github.com/tribune/tribune/lib/rpc"
 	batchv1 "github.com/tribune/tribune/sdk/go/tribune/kv/batch/v1"
 	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
 	regbatchv1 "github.com/tribune/tribune/sdk/go/tribune/registry/batch/v1"
@@ -20,10 +20,13 @@ import (
 // many clients' writes cost one call and one Raft entry instead of one
 // each. A write alone is sent at once, so an idle server adds no latency.
 
-// batchWriteTimeout bounds a batch's call to a service. The service
-// answers first: a replica gives up on a proposal after its own timeout
-// (replica.Config.Timeout, 10 s by default).
-const batchWriteTimeout = 30 * time.Second
+// batchWriteTimeout bounds a batch's call to a service. A replica gives a
+// proposal the caller's deadline, or its own Timeout when the caller set
+// none, so this is that default: a batch's writes wait no longer for a
+// leader that died than a write sent alone with no deadline would. (With
+// a longer deadline here, every batch in flight to a killed leader held
+// its slot that much longer, and no write got through meanwhile.)
+const batchWriteTimeout = rpc.ProposalTimeout
 
 // newWrites returns a Batcher that sends ops with call, a service's batch
 // Write, and gives each op the error errOf finds in its result.
