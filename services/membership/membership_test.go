@@ -580,16 +580,19 @@ func TestLeaveOverGRPC(t *testing.T) {
 	a := start(t, testConfig(t, "a", "dc1", true))
 	cfg := testConfig(t, "b", "dc1", false)
 	cfg.RetryJoin = []string{addr(a, false)}
-	// The production default: the leave has a second to reach a before b
-	// shuts down, even on a busy machine (100 ms was not always enough).
-	cfg.LeavePropagateDelay = time.Second
+	// The leave has 3 s to reach a before b shuts down (the production
+	// default is 1 s): on a CI machine running the container tests beside
+	// this one, the leave's gossip once took longer than 1 s, so a found b
+	// gone by probing it first and marked it failed.
+	cfg.LeavePropagateDelay = 3 * time.Second
+	cfg.LeaveTimeout = 10 * time.Second // above twice the delay
 	c, done, runErr, _ := runAgent(t, cfg)
 	sa := newServer(t, a)
 	eventually(t, 10*time.Second, wantStatus(t.Context(), sa, false, "b", membershipv1.MemberStatus_MEMBER_STATUS_ALIVE))
 	if _, err := c.Leave(t.Context(), &membershipv1.LeaveRequest{}); err != nil {
 		t.Fatalf("leave: %v", err)
 	}
-	eventually(t, 5*time.Second, wantStatus(t.Context(), sa, false, "b", membershipv1.MemberStatus_MEMBER_STATUS_LEFT))
+	eventually(t, 10*time.Second, wantStatus(t.Context(), sa, false, "b", membershipv1.MemberStatus_MEMBER_STATUS_LEFT))
 	waitRun(t, done, runErr)
 	if _, err := c.ListMembers(t.Context(), &membershipv1.ListMembersRequest{}); err == nil {
 		t.Error("the API still answers after Leave")
