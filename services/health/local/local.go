@@ -8,17 +8,13 @@
 package local
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	agentv1 "github.com/tribune/tribune/sdk/go/tribune/agent/v1"
@@ -69,22 +65,27 @@ type Check struct {
 // State is the agent's local services and checks. Its methods are safe
 // for concurrent use; every change signals Changed.
 type State struct {
-	file string // where API definitions persist; empty: not persisted
+	dir string // where API definitions persist; empty: not persisted
 
 	mu       sync.Mutex
 	services map[string]*Service
 	checks   map[string]*Check
 	changed  chan struct{}
+	// The IDs whose files may be out of date: those changed, and those
+	// whose write failed, so that the next change retries them.
+	pendingServices map[string]bool
+	pendingChecks   map[string]bool
 }
 
-// New returns an empty State persisting to dir/local-state.json (not at
-// all when dir is empty).
+// New returns an empty State persisting to dir, a file per API service
+// in dir/services and per API check in dir/checks (not at all when dir
+// is empty).
 func New(dir string) *State {
-	s := &State{services: map[string]*Service{}, checks: map[string]*Check{}, changed: make(chan struct{}, 1)}
-	if dir != "" {
-		s.file = filepath.Join(dir, "local-state.json")
+	return &State{
+		dir:      dir,
+		services: map[string]*Service{}, checks: map[string]*Check{}, changed: make(chan struct{}, 1),
+		pendingServices: map[string]bool{}, pendingChecks: map[string]bool{},
 	}
-	return s
 }
 
 // Changed returns a channel that receives after changes; several changes
@@ -116,6 +117,7 @@ func (s *State) AddService(def *agentv1.ServiceDefinition, checks []*agentv1.Che
 	def = proto.Clone(def).(*agentv1.ServiceDefinition)
 	def.Checks = nil
 	s.services[def.Id] = &Service{Def: def, Source: src}
+	s.touchService(def.Id)
 	keep := map[string]bool{}
 	for _, c := range checks {
 		keep[c.CheckId] = true
@@ -125,6 +127,7 @@ func (s *State) AddService(def *agentv1.ServiceDefinition, checks []*agentv1.Che
 		for id, c := range s.checks {
 			if c.Def.ServiceId == def.Id && !keep[id] {
 				delete(s.checks, id)
+				s.touchCheck(id)
 				removed = append(removed, id)
 			}
 		}
@@ -136,6 +139,7 @@ func (s *State) AddService(def *agentv1.ServiceDefinition, checks []*agentv1.Che
 // putCheck stores a check, keeping the status of an unchanged running one.
 func (s *State) putCheck(def *agentv1.CheckDefinition, src Source) {
 	def = proto.Clone(def).(*agentv1.CheckDefinition)
+	s.touchCheck(def.CheckId) // even unchanged, its source may have changed
 	if old, ok := s.checks[def.CheckId]; ok && proto.Equal(old.Def, def) {
 		old.Source = src
 		return
@@ -152,9 +156,11 @@ func (s *State) RemoveService(id string) (removed []string, err error) {
 		return nil, fmt.Errorf("%w %q", ErrUnknownService, id)
 	}
 	delete(s.services, id)
+	s.touchService(id)
 	for cid, c := range s.checks {
 		if c.Def.ServiceId == id {
 			delete(s.checks, cid)
+			s.touchCheck(cid)
 			removed = append(removed, cid)
 		}
 	}
@@ -184,6 +190,7 @@ func (s *State) RemoveCheck(id string) error {
 		return fmt.Errorf("%w %q", ErrUnknownCheck, id)
 	}
 	delete(s.checks, id)
+	s.touchCheck(id)
 	s.signal()
 	return s.persist()
 }
@@ -268,103 +275,6 @@ func (s *State) FileDefinitions() (services, checks []string) {
 	sort.Strings(services)
 	sort.Strings(checks)
 	return services, checks
-}
-
-// persisted is the file format: API definitions, as protobuf JSON.
-type persisted struct {
-	Services []json.RawMessage `json:"services"`
-	Checks   []json.RawMessage `json:"checks"`
-}
-
-// persist writes the API definitions atomically (write, fsync, rename).
-// Called with s.mu held.
-func (s *State) persist() error {
-	if s.file == "" {
-		return nil
-	}
-	var p persisted
-	for _, id := range slices.Sorted(maps.Keys(s.services)) {
-		v := s.services[id]
-		if v.Source != FromAPI {
-			continue
-		}
-		b, err := protojson.Marshal(v.Def)
-		if err != nil {
-			return err
-		}
-		p.Services = append(p.Services, b)
-	}
-	for _, id := range slices.Sorted(maps.Keys(s.checks)) {
-		c := s.checks[id]
-		if c.Source != FromAPI {
-			continue
-		}
-		b, err := protojson.Marshal(c.Def)
-		if err != nil {
-			return err
-		}
-		p.Checks = append(p.Checks, b)
-	}
-	b, err := json.MarshalIndent(p, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(s.file), 0o750); err != nil {
-		return err
-	}
-	tmp := s.file + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, s.file)
-}
-
-// Load reads the persisted API definitions, if any, into s.
-func (s *State) Load() error {
-	if s.file == "" {
-		return nil
-	}
-	b, err := os.ReadFile(s.file)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	var p persisted
-	if err := json.Unmarshal(b, &p); err != nil {
-		return fmt.Errorf("%s: %w", s.file, err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, raw := range p.Services {
-		def := &agentv1.ServiceDefinition{}
-		if err := protojson.Unmarshal(raw, def); err != nil {
-			return fmt.Errorf("%s: service: %w", s.file, err)
-		}
-		s.services[def.Id] = &Service{Def: def, Source: FromAPI}
-	}
-	for _, raw := range p.Checks {
-		def := &agentv1.CheckDefinition{}
-		if err := protojson.Unmarshal(raw, def); err != nil {
-			return fmt.Errorf("%s: check: %w", s.file, err)
-		}
-		s.checks[def.CheckId] = &Check{Def: def, Source: FromAPI, Status: initialStatus(def)}
-	}
-	s.signal()
-	return nil
 }
 
 // CatalogService is a service as the catalog holds it.
