@@ -361,16 +361,22 @@ func TestKVTombstonesReaped(t *testing.T) {
 	deleted := meta.LastIndex
 
 	// Keep deleting other keys, so that there is always something to reap
-	// and the reaps move past the first deletion's index.
+	// and the reaps move past the first deletion's index. Each is a new
+	// key: deleting one key again and again would keep moving its one
+	// tombstone forward, never TTL old, and a first reap that stopped at
+	// the first deletion's index would be the last.
 	var lastDelete uint64
+	churn := 0
 	agenttest.Eventually(t, 15*time.Second, func() error {
-		if _, err := kv.Put(&api.KVPair{Key: "churn", Value: []byte("v")}, nil); err != nil {
+		churn++
+		key := fmt.Sprintf("churn/%d", churn)
+		if _, err := kv.Put(&api.KVPair{Key: key, Value: []byte("v")}, nil); err != nil {
 			return err
 		}
-		if _, err := kv.Delete("churn", nil); err != nil {
+		if _, err := kv.Delete(key, nil); err != nil {
 			return err
 		}
-		_, m, err := kv.Get("churn", nil)
+		_, m, err := kv.Get(key, nil)
 		if err != nil {
 			return err
 		}
