@@ -539,10 +539,14 @@ func (a *Agent) Leave(ctx context.Context) error {
 			if a.wan != nil {
 				if err := a.wan.Leave(); err != nil {
 					errs = append(errs, fmt.Errorf("membership: leave the WAN pool: %w", err))
+				} else {
+					a.pushLeft(a.wan, "wan")
 				}
 			}
 			if err := a.lan.Leave(); err != nil {
 				errs = append(errs, fmt.Errorf("membership: leave the LAN pool: %w", err))
+			} else {
+				a.pushLeft(a.lan, "lan")
 			}
 			if retireData && len(errs) == 0 {
 				if err := retire.MarkLeft(a.cfg.DataDir); err != nil {
@@ -562,6 +566,43 @@ func (a *Agent) Leave(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("membership: leave: %w", ctx.Err())
 	}
+}
+
+// leavePushPeers is how many alive members pushLeft tells.
+const leavePushPeers = 3
+
+// pushLeft tells up to leavePushPeers alive members of pool, over
+// memberlist's TCP state exchange, that this agent has left. serf
+// announces a leave by UDP gossip alone, and in a pool with few other
+// members one lost or late packet leaves the agent "failed" until it is
+// reaped (-reconnect-timeout, 72h): its node stays in the catalog with a
+// critical serfHealth. The state exchange lists this agent among the left
+// members, which a peer applies as a leave intent, so a peer that had
+// marked it failed marks it left. The pushes run in parallel, each bounded
+// by the pool's TCPTimeout.
+func (a *Agent) pushLeft(pool *serf.Serf, name string) {
+	self := pool.LocalMember().Name
+	var addrs []string
+	for _, m := range pool.Members() { // map order: a random choice
+		if m.Name == self || m.Status != serf.StatusAlive {
+			continue
+		}
+		addrs = append(addrs, net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))))
+		if len(addrs) == leavePushPeers {
+			break
+		}
+	}
+	var wg sync.WaitGroup
+	for _, addr := range addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := pool.Memberlist().Join([]string{addr}); err != nil {
+				a.log.Debug("could not push the leave to a member", "pool", name, "addr", addr, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // otherServersAlive reports whether the LAN pool has an alive server of

@@ -5,15 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -244,6 +247,63 @@ func TestFailedLeftAndForceLeave(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lossyTransport is memberlist's network transport with a switch that
+// drops every outgoing UDP packet (gossip, probes, acks); TCP streams
+// still go through.
+type lossyTransport struct {
+	*memberlist.NetTransport
+	drop atomic.Bool
+}
+
+func newLossyTransport(t *testing.T) *lossyTransport {
+	t.Helper()
+	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+		BindAddrs: []string{"127.0.0.1"},
+		Logger:    log.New(io.Discard, "", 0),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &lossyTransport{NetTransport: nt}
+}
+
+func (l *lossyTransport) WriteTo(b []byte, addr string) (time.Time, error) {
+	if l.drop.Load() {
+		return time.Now(), nil
+	}
+	return l.NetTransport.WriteTo(b, addr)
+}
+
+func (l *lossyTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
+	if l.drop.Load() {
+		return time.Now(), nil
+	}
+	return l.NetTransport.WriteToAddress(b, a)
+}
+
+// A leave whose gossip never arrives still reaches the other members:
+// the leaving agent pushes its state to them over TCP, and they see it
+// left rather than failed.
+func TestLeaveReachesPeersWhenGossipIsLost(t *testing.T) {
+	ctx := t.Context()
+	a := start(t, testConfig(t, "a", "dc1", true))
+	tr := newLossyTransport(t)
+	bc := testConfig(t, "b", "dc1", false)
+	bc.LAN.Gossip.Transport = tr
+	bc.LAN.BindPort = tr.GetAutoBindPort()
+	b := start(t, bc)
+	sa := newServer(t, a)
+	join(t, sa, false, addr(b, false))
+	eventually(t, 10*time.Second, wantStatus(ctx, sa, false, "b", membershipv1.MemberStatus_MEMBER_STATUS_ALIVE))
+
+	tr.drop.Store(true)
+	if err := b.Leave(ctx); err != nil {
+		t.Fatalf("leave: %v", err)
+	}
+	_ = b.Shutdown()
+	eventually(t, 10*time.Second, wantStatus(ctx, sa, false, "b", membershipv1.MemberStatus_MEMBER_STATUS_LEFT))
 }
 
 func TestWANDatacenters(t *testing.T) {
