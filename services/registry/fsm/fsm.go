@@ -14,7 +14,6 @@ import (
 
 	"github.com/tribune/tribune/lib/blocking"
 	fsmv1 "github.com/tribune/tribune/sdk/go/tribune/registry/fsm/v1"
-	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
 	"github.com/tribune/tribune/services/registry/store"
 )
 
@@ -32,34 +31,49 @@ const Rejected = 0
 // DefaultEventLogSize is how many recent changes the FSM keeps for watchers.
 const DefaultEventLogSize = 16384
 
-// EventLog holds the most recent catalog changes.
+// EventLog holds the most recent catalog changes, in a ring of fixed size.
 type EventLog struct {
-	events []*registryv1.CatalogEvent
-	// floor: every change after this index is in events.
+	ring  []store.Event
+	start int // the oldest change's position in ring
+	n     int // how many changes ring holds
+	// floor: every change after this index is in the ring.
 	floor uint64
 	size  int
 }
 
-// Since returns the changes after index, and false when some of them are
-// no longer kept (the watcher must start again from the full state).
-func (l *EventLog) Since(index uint64) ([]*registryv1.CatalogEvent, bool) {
+// Since returns a copy of the changes after index, and false when some of
+// them are no longer kept (the watcher must start again from the full
+// state).
+func (l *EventLog) Since(index uint64) ([]store.Event, bool) {
 	if index < l.floor {
 		return nil, false
 	}
-	i := len(l.events)
-	for i > 0 && l.events[i-1].Index > index {
+	at := func(i int) *store.Event { return &l.ring[(l.start+i)%len(l.ring)] }
+	i := l.n
+	for i > 0 && at(i-1).Index > index {
 		i--
 	}
-	return l.events[i:], true
+	out := make([]store.Event, 0, l.n-i)
+	for ; i < l.n; i++ {
+		out = append(out, *at(i))
+	}
+	return out, true
 }
 
-func (l *EventLog) add(evs []*registryv1.CatalogEvent) {
-	l.events = append(l.events, evs...)
-	// Trim a quarter past the size at a time, so a full log is not copied
-	// on every write.
-	if over := len(l.events) - l.size; over > 0 && len(l.events) >= l.size+l.size/4 {
-		l.floor = l.events[over-1].Index
-		l.events = append([]*registryv1.CatalogEvent(nil), l.events[over:]...)
+// add appends changes, overwriting the oldest when the ring is full.
+func (l *EventLog) add(evs []store.Event) {
+	if len(evs) > 0 && l.ring == nil {
+		l.ring = make([]store.Event, l.size)
+	}
+	for _, e := range evs {
+		if l.n < len(l.ring) {
+			l.ring[(l.start+l.n)%len(l.ring)] = e
+			l.n++
+			continue
+		}
+		l.floor = l.ring[l.start].Index
+		l.ring[l.start] = e
+		l.start = (l.start + 1) % len(l.ring)
 	}
 }
 
@@ -121,7 +135,9 @@ func (f *FSM) applyEntry(e *sm.Entry) error {
 		}
 		return nil
 	}
-	res := &fsmv1.BatchResult{Refused: make([]string, len(b.Batch.Commands))}
+	// The result lists why each command was refused, and is left empty
+	// when none was (the usual case).
+	var res *fsmv1.BatchResult
 	for j, c := range b.Batch.Commands {
 		if _, nested := c.Op.(*fsmv1.Command_Batch); nested {
 			return fmt.Errorf("command %d: a batch within a batch", j)
@@ -131,14 +147,20 @@ func (f *FSM) applyEntry(e *sm.Entry) error {
 			return fmt.Errorf("command %d: %w", j, err)
 		}
 		if refused != nil {
+			if res == nil {
+				res = &fsmv1.BatchResult{Refused: make([]string, len(b.Batch.Commands))}
+			}
 			res.Refused[j] = refused.Error()
 		}
 	}
-	data, err := proto.Marshal(res)
-	if err != nil {
-		return err
+	e.Result = sm.Result{Value: e.Index}
+	if res != nil {
+		data, err := proto.Marshal(res)
+		if err != nil {
+			return err
+		}
+		e.Result.Data = data
 	}
-	e.Result = sm.Result{Value: e.Index, Data: data}
 	return nil
 }
 

@@ -136,7 +136,11 @@ func (h *harness) since(index uint64) ([]*registryv1.CatalogEvent, bool) {
 	}
 	v, err := h.f.Lookup(EventsQuery(func(l *EventLog) any {
 		evs, ok := l.Since(index)
-		return res{evs, ok}
+		out := make([]*registryv1.CatalogEvent, len(evs))
+		for i := range evs {
+			out[i] = evs[i].Proto()
+		}
+		return res{out, ok}
 	}))
 	if err != nil {
 		h.t.Fatalf("Lookup: %v", err)
@@ -426,8 +430,8 @@ func TestEventLogConcurrentReaders(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				for _, ev := range v.([]*registryv1.CatalogEvent) {
-					_ = ev.Index + uint64(len(ev.NodeName))
+				for _, ev := range v.([]store.Event) {
+					_ = ev.Index + uint64(len(ev.Node))
 				}
 				if _, err := h.f.Lookup(Query(func(s *store.Store) any { svcs, _ := s.Services(nil); return len(svcs) })); err != nil {
 					t.Error(err)
@@ -635,6 +639,9 @@ func TestBatchEntry(t *testing.T) {
 	}
 	if evs, _ := h.since(1); len(evs) == 0 {
 		t.Error("the batch left no catalog events")
+	}
+	if e := h.apply(batchCmd(reg(node("n5", "10.0.0.5"), nil), dereg("n5", "", "")))[0]; len(e.Result.Data) != 0 {
+		t.Errorf("a batch with nothing refused has result data %x", e.Result.Data)
 	}
 	if _, err := h.f.Update(h.entries(marshal(t, batchCmd(batchCmd())))); err == nil {
 		t.Error("a batch within a batch was applied; a replica must stop, not skip")

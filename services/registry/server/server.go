@@ -129,18 +129,16 @@ func (s *Server) normalize(req *registryv1.RegisterRequest) (*fsmv1.Register, er
 		svc.CreateIndex, svc.ModifyIndex = 0, 0
 		reg.Service = svc
 	}
-	seen := map[string]bool{}
-	for _, c := range req.Checks {
+	for i, c := range req.Checks {
 		if c.CheckId == "" {
 			c.CheckId = c.Name
 		}
 		if c.CheckId == "" {
 			return nil, invalid("Must provide a check ID or name")
 		}
-		if seen[c.CheckId] {
+		if slices.ContainsFunc(req.Checks[:i], func(o *registryv1.Check) bool { return o.CheckId == c.CheckId }) {
 			return nil, invalid("Duplicate check ID %q", c.CheckId)
 		}
-		seen[c.CheckId] = true
 		if c.Node != "" && c.Node != node.Node {
 			return nil, invalid("Check %q is for node %q, not %q", c.CheckId, c.Node, node.Node)
 		}
@@ -287,6 +285,10 @@ func (s *Server) proposeAll(ctx context.Context, cmds []*fsmv1.Command) ([]strin
 		&fsmv1.Command{Op: &fsmv1.Command_Batch{Batch: &fsmv1.Batch{Commands: cmds}}}, &out)
 	if err != nil {
 		return nil, 0, err
+	}
+	if len(out.Refused) == 0 {
+		// Nothing was refused: the state machine leaves the result empty.
+		return make([]string, len(cmds)), res.Value, nil
 	}
 	if len(out.Refused) != len(cmds) {
 		return nil, 0, status.Errorf(codes.Internal, "registry: batch entry %d has %d results for %d commands", res.Value, len(out.Refused), len(cmds))
@@ -475,7 +477,7 @@ func (s *Server) ServiceHealth(ctx context.Context, req *registryv1.ServiceHealt
 }
 
 type sinceResult struct {
-	events []*registryv1.CatalogEvent
+	events []store.Event
 	ok     bool
 	index  uint64
 }
@@ -520,7 +522,7 @@ func (s *Server) Watch(req *registryv1.WatchRequest, stream registryv1.RegistryS
 		after := from
 		v, err := s.raft.StaleRead(fsm.EventsQuery(func(l *fsm.EventLog) any {
 			evs, ok := l.Since(after)
-			return sinceResult{events: slices.Clone(evs), ok: ok}
+			return sinceResult{events: evs, ok: ok}
 		}))
 		if err != nil {
 			return replica.Status(err)
@@ -531,7 +533,11 @@ func (s *Server) Watch(req *registryv1.WatchRequest, stream registryv1.RegistryS
 		}
 		if n := len(res.events); n > 0 {
 			from = res.events[n-1].Index
-			if err := stream.Send(&registryv1.WatchResponse{Events: res.events, Index: from}); err != nil {
+			events := make([]*registryv1.CatalogEvent, n)
+			for i := range res.events {
+				events[i] = res.events[i].Proto()
+			}
+			if err := stream.Send(&registryv1.WatchResponse{Events: events, Index: from}); err != nil {
 				return err
 			}
 		}

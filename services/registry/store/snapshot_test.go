@@ -61,7 +61,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			if d := catalogOf(s).diff(catalogOf(got)); d != "" {
 				t.Errorf("restored store differs:\n%s", d)
 			}
-			if ev, tp := got.TakeEvents(), got.TakeTouched(); len(ev) != 0 || len(tp) != 0 {
+			if ev, tp := takeEvents(got), got.TakeTouched(); len(ev) != 0 || len(tp) != 0 {
 				t.Errorf("restored store has events %v touched %q", ev, tp)
 			}
 		})

@@ -65,8 +65,62 @@ type Store struct {
 	// scan the catalog.
 	byName map[string]map[instanceRef]struct{}
 
-	touched []string                   // topics changed by the current write
-	events  []*registryv1.CatalogEvent // records changed by the current write
+	touched []string // topics changed by the current write
+	events  []Event  // records changed by the current write
+}
+
+// recordKind is what an Event is about.
+type recordKind uint8
+
+const (
+	kindNode recordKind = iota + 1
+	kindService
+	kindCheck
+)
+
+// Event is a change to one record. It is kept as it is, not as the
+// CatalogEvent message watchers receive: every write makes a few events,
+// and only the few of them that a watcher reads are turned into messages.
+type Event struct {
+	// Index is the Raft index of the change.
+	Index uint64
+	// Delete tells a removal from a put.
+	Delete bool
+	// Node is the node of the record.
+	Node string
+	kind recordKind
+	// rec is the stored record of a put: a *Node, *Service or *Check.
+	rec any
+	// id and name are, for a removal, the service's ID and name, or the
+	// check's ID.
+	id, name string
+}
+
+// Proto returns the change as a CatalogEvent. For a removal, the record
+// holds only what names it.
+func (e *Event) Proto() *registryv1.CatalogEvent {
+	ev := &registryv1.CatalogEvent{Type: registryv1.CatalogEvent_TYPE_PUT, NodeName: e.Node, Index: e.Index}
+	if e.Delete {
+		ev.Type = registryv1.CatalogEvent_TYPE_DELETE
+		switch e.kind {
+		case kindNode:
+			ev.Record = &registryv1.CatalogEvent_Node{Node: &registryv1.Node{Node: e.Node}}
+		case kindService:
+			ev.Record = &registryv1.CatalogEvent_Service{Service: &registryv1.Service{Id: e.id, Service: e.name}}
+		case kindCheck:
+			ev.Record = &registryv1.CatalogEvent_Check{Check: &registryv1.Check{Node: e.Node, CheckId: e.id}}
+		}
+		return ev
+	}
+	switch r := e.rec.(type) {
+	case *registryv1.Node:
+		ev.Record = &registryv1.CatalogEvent_Node{Node: r}
+	case *registryv1.Service:
+		ev.Record = &registryv1.CatalogEvent_Service{Service: r}
+	case *registryv1.Check:
+		ev.Record = &registryv1.CatalogEvent_Check{Check: r}
+	}
+	return ev
 }
 
 // New returns an empty Store.
@@ -136,24 +190,27 @@ func (s *Store) TakeTouched() []string {
 	return t
 }
 
-// TakeEvents returns the changes made since the last call, in order.
-func (s *Store) TakeEvents() []*registryv1.CatalogEvent {
+// TakeEvents returns the changes made since the last call, in order. The
+// slice is valid until the next write, which reuses it.
+func (s *Store) TakeEvents() []Event {
 	e := s.events
-	s.events = nil
+	s.events = s.events[:0]
+	if len(e) == 0 {
+		return nil
+	}
 	return e
 }
 
-func (s *Store) emit(index uint64, typ registryv1.CatalogEvent_Type, node string, rec any) {
-	ev := &registryv1.CatalogEvent{Type: typ, NodeName: node, Index: index}
-	switch r := rec.(type) {
-	case *registryv1.Node:
-		ev.Record = &registryv1.CatalogEvent_Node{Node: r}
-	case *registryv1.Service:
-		ev.Record = &registryv1.CatalogEvent_Service{Service: r}
-	case *registryv1.Check:
-		ev.Record = &registryv1.CatalogEvent_Check{Check: r}
-	}
-	s.events = append(s.events, ev)
+// emitPut records that rec, a stored *Node, *Service or *Check of node,
+// was put at index.
+func (s *Store) emitPut(index uint64, node string, rec any) {
+	s.events = append(s.events, Event{Index: index, Node: node, rec: rec})
+}
+
+// emitDelete records a removal at index: of the node itself (kindNode), of
+// a service instance (its ID and name) or of a check (its ID).
+func (s *Store) emitDelete(index uint64, node string, kind recordKind, id, name string) {
+	s.events = append(s.events, Event{Index: index, Delete: true, Node: node, kind: kind, id: id, name: name})
 }
 
 func (s *Store) bump(index uint64, topics ...string) {
@@ -165,11 +222,30 @@ func (s *Store) bump(index uint64, topics ...string) {
 	}
 }
 
+// bumpNode bumps the topic of one node, TopicNode(name).
+func (s *Store) bumpNode(index uint64, name string) { s.bumpNamed(index, "node", name) }
+
+// bumpService bumps the topic of one service name, TopicService(name).
+func (s *Store) bumpService(index uint64, name string) { s.bumpNamed(index, "service", name) }
+
+// bumpNamed bumps topic(kind, name). A write touches a few such topics per
+// record, and one entry's writes share its index, so the topic's string is
+// built on the stack to look it up and only allocated when it moves.
+func (s *Store) bumpNamed(index uint64, kind, name string) {
+	var buf [64]byte
+	key := append(append(append(append(buf[:0], kind...), 0), name...), 0)
+	if s.indexes[string(key)] < index {
+		t := string(key)
+		s.indexes[t] = index
+		s.touched = append(s.touched, t)
+	}
+}
+
 // bumpNodeServices bumps the topics of every service on node: a change to
 // the node or to its node-level checks changes their health.
 func (s *Store) bumpNodeServices(index uint64, node string) {
 	for _, svc := range s.services[node] {
-		s.bump(index, TopicService(svc.Service))
+		s.bumpService(index, svc.Service)
 	}
 }
 
@@ -180,7 +256,7 @@ type indexed interface {
 	GetModifyIndex() uint64
 }
 
-// stamp gives rec, the store's own new copy of a record, its indexes for a
+// stamp gives rec, the record about to be stored, its indexes for a
 // write at index, old being the record it replaces (ok false: none). It
 // reports false, leaving the indexes as old's, when rec differs from old
 // in nothing but them: the write changes nothing.
@@ -205,6 +281,10 @@ func setCheck(k *registryv1.Check, c, m uint64)     { k.CreateIndex, k.ModifyInd
 // the service instance and the checks. It validates everything against
 // the current state first and changes nothing when it returns an error.
 // Records equal to the stored ones leave their indexes alone.
+//
+// Register takes node, svc and checks over: it may store and change them,
+// and the caller must neither use nor change them afterwards (the state
+// machine passes the records it has just decoded from the log).
 func (s *Store) Register(index uint64, node *registryv1.Node, svc *registryv1.Service, checks []*registryv1.Check, skipNode bool) error {
 	if node == nil || node.Node == "" {
 		return fmt.Errorf("%w: Must provide node", ErrRejected)
@@ -240,26 +320,25 @@ func (s *Store) Register(index uint64, node *registryv1.Node, svc *registryv1.Se
 }
 
 func (s *Store) putNode(index uint64, n *registryv1.Node) {
-	n = proto.Clone(n).(*registryv1.Node)
 	old, ok := s.nodes[n.Node]
 	if !stamp(index, n, old, ok, setNode) {
 		return
 	}
 	s.nodes[n.Node] = n
-	s.emit(index, registryv1.CatalogEvent_TYPE_PUT, n.Node, n)
-	s.bump(index, TopicNodes, TopicNode(n.Node))
+	s.emitPut(index, n.Node, n)
+	s.bump(index, TopicNodes)
+	s.bumpNode(index, n.Node)
 	s.bumpNodeServices(index, n.Node)
 }
 
 func (s *Store) putService(index uint64, node string, v *registryv1.Service) {
-	v = proto.Clone(v).(*registryv1.Service)
 	old, ok := s.services[node][v.Id]
 	if !stamp(index, v, old, ok, setService) {
 		return
 	}
 	if ok {
 		if old.Service != v.Service {
-			s.bump(index, TopicService(old.Service))
+			s.bumpService(index, old.Service)
 			s.unindexInstance(old.Service, instanceRef{node, v.Id})
 		}
 	}
@@ -268,22 +347,23 @@ func (s *Store) putService(index uint64, node string, v *registryv1.Service) {
 	}
 	s.services[node][v.Id] = v
 	s.indexInstance(v.Service, instanceRef{node, v.Id})
-	s.emit(index, registryv1.CatalogEvent_TYPE_PUT, node, v)
-	s.bump(index, TopicServices, TopicService(v.Service), TopicNode(node))
+	s.emitPut(index, node, v)
+	s.bump(index, TopicServices)
+	s.bumpService(index, v.Service)
+	s.bumpNode(index, node)
 	// The instance's checks carry its name and tags.
 	for id, c := range s.checks[node] {
 		if c.ServiceId == v.Id && (c.ServiceName != v.Service || !slices.Equal(c.ServiceTags, v.Tags)) {
 			c = proto.Clone(c).(*registryv1.Check)
 			c.ServiceName, c.ServiceTags, c.ModifyIndex = v.Service, slices.Clone(v.Tags), index
 			s.checks[node][id] = c
-			s.emit(index, registryv1.CatalogEvent_TYPE_PUT, node, c)
+			s.emitPut(index, node, c)
 			s.bump(index, TopicChecks)
 		}
 	}
 }
 
 func (s *Store) putCheck(index uint64, node string, c *registryv1.Check) {
-	c = proto.Clone(c).(*registryv1.Check)
 	c.Node = node
 	if c.Status == "" {
 		c.Status = StatusCritical
@@ -307,7 +387,7 @@ func (s *Store) putCheck(index uint64, node string, c *registryv1.Check) {
 		s.checks[node] = map[string]*registryv1.Check{}
 	}
 	s.checks[node][c.CheckId] = c
-	s.emit(index, registryv1.CatalogEvent_TYPE_PUT, node, c)
+	s.emitPut(index, node, c)
 	s.bump(index, TopicChecks)
 	s.bumpCheckOwner(index, node, c)
 }
@@ -315,11 +395,11 @@ func (s *Store) putCheck(index uint64, node string, c *registryv1.Check) {
 // bumpCheckOwner bumps the topics a check's change affects: its node, and
 // its service or, for a node-level check, every service on the node.
 func (s *Store) bumpCheckOwner(index uint64, node string, c *registryv1.Check) {
-	s.bump(index, TopicNode(node))
+	s.bumpNode(index, node)
 	if c.ServiceId == "" {
 		s.bumpNodeServices(index, node)
 	} else if c.ServiceName != "" {
-		s.bump(index, TopicService(c.ServiceName))
+		s.bumpService(index, c.ServiceName)
 	}
 }
 
@@ -342,11 +422,12 @@ func (s *Store) Deregister(index uint64, node, serviceID, checkID string) {
 		for id := range s.checks[node] {
 			s.deleteCheck(index, node, id)
 		}
-		s.emit(index, registryv1.CatalogEvent_TYPE_DELETE, node, &registryv1.Node{Node: node})
+		s.emitDelete(index, node, kindNode, "", "")
 		delete(s.nodes, node)
 		delete(s.services, node)
 		delete(s.checks, node)
-		s.bump(index, TopicNodes, TopicNode(node))
+		s.bump(index, TopicNodes)
+		s.bumpNode(index, node)
 	}
 }
 
@@ -357,7 +438,7 @@ func (s *Store) deleteCheck(index uint64, node, id string) {
 	}
 	s.bumpCheckOwner(index, node, c)
 	delete(s.checks[node], id)
-	s.emit(index, registryv1.CatalogEvent_TYPE_DELETE, node, &registryv1.Check{Node: node, CheckId: id})
+	s.emitDelete(index, node, kindCheck, id, "")
 	s.bump(index, TopicChecks)
 }
 
@@ -373,10 +454,12 @@ func (s *Store) deleteService(index uint64, node, id string) {
 	}
 	delete(s.services[node], id)
 	s.unindexInstance(v.Service, instanceRef{node, id})
-	s.emit(index, registryv1.CatalogEvent_TYPE_DELETE, node, &registryv1.Service{Id: id, Service: v.Service})
+	s.emitDelete(index, node, kindService, id, v.Service)
 	// The service's topic is bumped even when this was its last instance
 	// (Consul's extinction index), so a blocking query on it wakes to [].
-	s.bump(index, TopicServices, TopicService(v.Service), TopicNode(node))
+	s.bump(index, TopicServices)
+	s.bumpService(index, v.Service)
+	s.bumpNode(index, node)
 }
 
 // NodeMetaFilter keeps nodes that have every key with its value.

@@ -47,7 +47,7 @@ func register(t *testing.T, s *store.Store, index uint64, n *registryv1.Node, v 
 
 // drain forgets the events and touched topics of the setup.
 func drain(s *store.Store) {
-	s.TakeEvents()
+	takeEvents(s)
 	s.TakeTouched()
 }
 
@@ -155,7 +155,7 @@ func TestRegisterNode(t *testing.T) {
 
 			register(t, s, 9, tt.again, nil)
 			got := s.Node("n1")
-			events, touched := s.TakeEvents(), s.TakeTouched()
+			events, touched := takeEvents(s), s.TakeTouched()
 
 			if got.CreateIndex != 5 {
 				t.Errorf("CreateIndex = %d, want 5", got.CreateIndex)
@@ -197,23 +197,39 @@ func TestRegisterNode(t *testing.T) {
 	}
 }
 
-// TestRegisterCopiesInput: the store copies what it is given, so a caller
-// reusing its request cannot change the catalog.
-func TestRegisterCopiesInput(t *testing.T) {
+// TestStoredRecordsAreImmutable: a write stores new records and never
+// changes stored ones, so a reader may keep what it read after the lock is
+// released (the store takes over what Register is given instead of
+// copying it: the state machine gives it records just decoded).
+func TestStoredRecordsAreImmutable(t *testing.T) {
 	s := store.New()
-	n, v, c := node("n1", "10.0.0.1"), svc("web1", "web", "a"), chk("c1", "web1", store.StatusPassing)
-	register(t, s, 5, n, v, c)
-	n.Address, v.Tags[0], c.Status = "mutated", "mutated", "mutated"
-	if got := s.Node("n1").Address; got != "10.0.0.1" {
-		t.Errorf("node address = %q after the caller changed its message", got)
-	}
+	register(t, s, 5, node("n1", "10.0.0.1"), svc("web1", "web", "a"), chk("c1", "web1", store.StatusPassing))
+	oldNode := s.Node("n1")
 	_, svcs, _ := s.NodeServices("n1")
-	if svcs[0].Tags[0] != "a" {
-		t.Errorf("service tags = %q after the caller changed its message", svcs[0].Tags)
-	}
+	oldSvc := svcs[0]
 	cs, _ := s.NodeChecks("n1")
-	if cs[0].Status != store.StatusPassing || cs[0].ServiceTags[0] != "a" {
-		t.Errorf("check = %v after the caller changed its message", cs[0])
+	oldCheck := cs[0]
+
+	// The service changes its tags (which its check carries too), the node
+	// its address, the check its status.
+	register(t, s, 6, node("n1", "10.0.0.2"), svc("web1", "web", "b"))
+	register(t, s, 7, node("n1", "10.0.0.2"), nil, chk("c1", "web1", store.StatusCritical))
+
+	if oldNode.Address != "10.0.0.1" || oldNode.ModifyIndex != 5 {
+		t.Errorf("a node read before the writes is now %v", oldNode)
+	}
+	if oldSvc.Tags[0] != "a" || oldSvc.ModifyIndex != 5 {
+		t.Errorf("a service read before the writes is now %v", oldSvc)
+	}
+	if oldCheck.Status != store.StatusPassing || oldCheck.ServiceTags[0] != "a" || oldCheck.ModifyIndex != 5 {
+		t.Errorf("a check read before the writes is now %v", oldCheck)
+	}
+	cs, _ = s.NodeChecks("n1")
+	if got := s.Node("n1"); got.Address != "10.0.0.2" || got.ModifyIndex != 6 {
+		t.Errorf("node = %v, want the address of the write at 6", got)
+	}
+	if cs[0].Status != store.StatusCritical || cs[0].ServiceTags[0] != "b" || cs[0].ModifyIndex != 7 {
+		t.Errorf("check = %v, want critical with tag b at 7", cs[0])
 	}
 }
 
@@ -374,7 +390,7 @@ func TestRegisterRejected(t *testing.T) {
 			if d := before.diff(catalogOf(s)); d != "" {
 				t.Errorf("a rejected registration changed the store:\n%s", d)
 			}
-			if ev, tp := s.TakeEvents(), s.TakeTouched(); len(ev) != 0 || len(tp) != 0 {
+			if ev, tp := takeEvents(s), s.TakeTouched(); len(ev) != 0 || len(tp) != 0 {
 				t.Errorf("events %v touched %q after a rejected registration", ev, tp)
 			}
 		})
@@ -495,7 +511,7 @@ func TestDeregister(t *testing.T) {
 			}
 
 			var deletes []string
-			for _, ev := range s.TakeEvents() {
+			for _, ev := range takeEvents(s) {
 				if ev.Index != 20 || ev.Type != registryv1.CatalogEvent_TYPE_DELETE {
 					t.Errorf("event %v, want a DELETE at 20", ev)
 				}
@@ -890,7 +906,7 @@ func TestTakeEventsAndTouched(t *testing.T) {
 	n1 := node("n1", "10.0.0.1")
 	register(t, s, 5, n1, svc("web1", "web", "v1"), chk("serfHealth", "", store.StatusPassing), chk("w1", "web1", ""))
 
-	events := s.TakeEvents()
+	events := takeEvents(s)
 	var got []string
 	for _, ev := range events {
 		got = append(got, fmt.Sprintf("%s %s@%d on %s", ev.Type, describe(ev), ev.Index, ev.NodeName))
@@ -914,7 +930,7 @@ func TestTakeEventsAndTouched(t *testing.T) {
 	if len(touched) != len(wantTouched) || !sameSet(touched, wantTouched) {
 		t.Errorf("touched %q, want each of %q once", touched, wantTouched)
 	}
-	if ev, tp := s.TakeEvents(), s.TakeTouched(); ev != nil || tp != nil {
+	if ev, tp := takeEvents(s), s.TakeTouched(); ev != nil || tp != nil {
 		t.Errorf("second take: events %v touched %q, want nothing", ev, tp)
 	}
 
@@ -922,7 +938,7 @@ func TestTakeEventsAndTouched(t *testing.T) {
 	// service's.
 	register(t, s, 6, n1, svc("web1", "web", "v2"))
 	got = nil
-	for _, ev := range s.TakeEvents() {
+	for _, ev := range takeEvents(s) {
 		got = append(got, fmt.Sprintf("%s %s@%d", ev.Type, describe(ev), ev.Index))
 	}
 	if want := []string{"TYPE_PUT service n1/web1@6", "TYPE_PUT check n1/w1@6"}; !slices.Equal(got, want) {
@@ -938,7 +954,7 @@ func TestTakeEventsAndTouched(t *testing.T) {
 
 	// Deletions carry only the identifying fields.
 	s.Deregister(7, "n1", "web1", "")
-	events = s.TakeEvents()
+	events = takeEvents(s)
 	wantEvents := []*registryv1.CatalogEvent{
 		{Type: registryv1.CatalogEvent_TYPE_DELETE, NodeName: "n1", Index: 7,
 			Record: &registryv1.CatalogEvent_Check{Check: &registryv1.Check{Node: "n1", CheckId: "w1"}}},
@@ -949,7 +965,7 @@ func TestTakeEventsAndTouched(t *testing.T) {
 		t.Errorf("events %v\nwant %v", events, wantEvents)
 	}
 	s.Deregister(8, "n1", "", "")
-	events = s.TakeEvents()
+	events = takeEvents(s)
 	wantEvents = []*registryv1.CatalogEvent{
 		{Type: registryv1.CatalogEvent_TYPE_DELETE, NodeName: "n1", Index: 8,
 			Record: &registryv1.CatalogEvent_Check{Check: &registryv1.Check{Node: "n1", CheckId: "serfHealth"}}},
@@ -972,7 +988,7 @@ func TestClone(t *testing.T) {
 	if d := before.diff(catalogOf(c)); d != "" {
 		t.Fatalf("clone differs:\n%s", d)
 	}
-	if ev, tp := c.TakeEvents(), c.TakeTouched(); len(ev) != 0 || len(tp) != 0 {
+	if ev, tp := takeEvents(c), c.TakeTouched(); len(ev) != 0 || len(tp) != 0 {
 		t.Errorf("clone has events %v touched %q", ev, tp)
 	}
 
@@ -1059,4 +1075,13 @@ func TestServiceNameIndex(t *testing.T) {
 	if count(c, "api") != 1 || count(s, "api") != 0 {
 		t.Fatalf("clone: api %d (want 1), original %d (want 0)", count(c, "api"), count(s, "api"))
 	}
+}
+
+// takeEvents is s.TakeEvents as the messages watchers receive, or nil.
+func takeEvents(s *store.Store) []*registryv1.CatalogEvent {
+	var out []*registryv1.CatalogEvent
+	for _, e := range s.TakeEvents() {
+		out = append(out, e.Proto())
+	}
+	return out
 }

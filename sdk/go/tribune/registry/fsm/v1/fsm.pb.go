@@ -182,7 +182,8 @@ func (x *Batch) GetCommands() []*Command {
 }
 
 // BatchResult is the result data of a Batch entry: for each command, why
-// the store refused it, or empty when it was made.
+// the store refused it, or empty when it was made. When none was refused
+// the entry has no result data at all.
 type BatchResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Refused       []string               `protobuf:"bytes,1,rep,name=refused,proto3" json:"refused,omitempty"`
