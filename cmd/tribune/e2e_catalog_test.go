@@ -149,10 +149,20 @@ func TestCatalogBlockingQueries(t *testing.T) {
 	c := consulClient(t, a)
 	cat, health := c.Catalog(), c.Health()
 
-	_, meta, err := cat.Services(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The server registers its own tribune service as it starts; a query
+	// that began before that would rightly wake on it, without api.
+	var meta *api.QueryMeta
+	agenttest.Eventually(t, 15*time.Second, func() error {
+		s, m, err := cat.Services(nil)
+		if err != nil {
+			return err
+		}
+		if _, ok := s["tribune"]; !ok {
+			return fmt.Errorf("the agent has not registered its tribune service yet: %v", s)
+		}
+		meta = m
+		return nil
+	})
 	type res struct {
 		index uint64
 		n     int
