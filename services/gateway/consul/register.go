@@ -6,6 +6,8 @@ import (
 	"math"
 	"time"
 
+	fastjson "github.com/segmentio/encoding/json"
+
 	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
 )
@@ -133,8 +135,8 @@ type CatalogDeregistration struct {
 // ignored, as Consul ignores them; field names match case-insensitively,
 // as in Consul (encoding/json).
 func DecodeRegistration(data []byte) (*registryv1.RegisterRequest, error) {
-	var r CatalogRegistration
-	if err := json.Unmarshal(data, &r); err != nil {
+	r, err := unmarshal[CatalogRegistration](data)
+	if err != nil {
 		return nil, err
 	}
 	return r.Proto()
@@ -142,11 +144,31 @@ func DecodeRegistration(data []byte) (*registryv1.RegisterRequest, error) {
 
 // DecodeDeregistration reads a /v1/catalog/deregister body.
 func DecodeDeregistration(data []byte) (*registryv1.DeregisterRequest, error) {
-	var r CatalogDeregistration
-	if err := json.Unmarshal(data, &r); err != nil {
+	r, err := unmarshal[CatalogDeregistration](data)
+	if err != nil {
 		return nil, err
 	}
 	return r.Proto(), nil
+}
+
+// unmarshal decodes a catalog write's body as encoding/json does, three
+// times faster: with segmentio/encoding's decoder, which follows the same
+// rules (case-insensitive names, unknown fields ignored, UnmarshalJSON
+// methods). When that decoder refuses the body, encoding/json decodes it
+// again into a fresh value, so that the error, or a body only
+// encoding/json accepts, is exactly encoding/json's: Consul's 400 texts
+// are Go's. FuzzDecodeAgreesWithEncodingJSON holds the two to the same
+// results.
+func unmarshal[T any](data []byte) (*T, error) {
+	var v T
+	if err := fastjson.Unmarshal(data, &v); err == nil {
+		return &v, nil
+	}
+	var w T
+	if err := json.Unmarshal(data, &w); err != nil {
+		return nil, err
+	}
+	return &w, nil
 }
 
 // Proto returns the registry request r asks for. Defaults (service ID from
