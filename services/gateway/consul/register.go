@@ -7,6 +7,7 @@ import (
 	"time"
 
 	fastjson "github.com/segmentio/encoding/json"
+	"google.golang.org/protobuf/proto"
 
 	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
@@ -135,20 +136,43 @@ type CatalogDeregistration struct {
 // ignored, as Consul ignores them; field names match case-insensitively,
 // as in Consul (encoding/json).
 func DecodeRegistration(data []byte) (*registryv1.RegisterRequest, error) {
-	r, err := unmarshal[CatalogRegistration](data)
-	if err != nil {
+	req := &registryv1.RegisterRequest{}
+	if err := DecodeRegistrationInto(data, req); err != nil {
 		return nil, err
 	}
-	return r.Proto()
+	return req, nil
+}
+
+// DecodeRegistrationInto is DecodeRegistration into dst, which it resets
+// first.
+func DecodeRegistrationInto(data []byte, dst *registryv1.RegisterRequest) error {
+	r, err := unmarshal[CatalogRegistration](data)
+	if err != nil {
+		return err
+	}
+	proto.Reset(dst)
+	return r.into(dst)
 }
 
 // DecodeDeregistration reads a /v1/catalog/deregister body.
 func DecodeDeregistration(data []byte) (*registryv1.DeregisterRequest, error) {
-	r, err := unmarshal[CatalogDeregistration](data)
-	if err != nil {
+	req := &registryv1.DeregisterRequest{}
+	if err := DecodeDeregistrationInto(data, req); err != nil {
 		return nil, err
 	}
-	return r.Proto(), nil
+	return req, nil
+}
+
+// DecodeDeregistrationInto is DecodeDeregistration into dst, which it
+// resets first.
+func DecodeDeregistrationInto(data []byte, dst *registryv1.DeregisterRequest) error {
+	r, err := unmarshal[CatalogDeregistration](data)
+	if err != nil {
+		return err
+	}
+	proto.Reset(dst)
+	r.into(dst)
+	return nil
 }
 
 // unmarshal decodes a catalog write's body as encoding/json does, three
@@ -175,22 +199,29 @@ func unmarshal[T any](data []byte) (*T, error) {
 // its name, check ID from its name, a check's node) are the registry's to
 // apply, as Consul applies them on the server.
 func (r *CatalogRegistration) Proto() (*registryv1.RegisterRequest, error) {
-	req := &registryv1.RegisterRequest{
-		Node: &registryv1.Node{
-			Id:              r.ID,
-			Node:            r.Node,
-			Address:         r.Address,
-			Datacenter:      r.Datacenter,
-			TaggedAddresses: r.TaggedAddresses,
-			Meta:            r.NodeMeta,
-		},
-		SkipNodeUpdate: r.SkipNodeUpdate,
-		Options:        &queryv1.WriteOptions{Datacenter: r.Datacenter},
+	req := &registryv1.RegisterRequest{}
+	if err := r.into(req); err != nil {
+		return nil, err
 	}
+	return req, nil
+}
+
+// into sets the fields of req, an empty request, to what r asks for.
+func (r *CatalogRegistration) into(req *registryv1.RegisterRequest) error {
+	req.Node = &registryv1.Node{
+		Id:              r.ID,
+		Node:            r.Node,
+		Address:         r.Address,
+		Datacenter:      r.Datacenter,
+		TaggedAddresses: r.TaggedAddresses,
+		Meta:            r.NodeMeta,
+	}
+	req.SkipNodeUpdate = r.SkipNodeUpdate
+	req.Options = &queryv1.WriteOptions{Datacenter: r.Datacenter}
 	if s := r.Service; s != nil {
 		svc, err := s.proto()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		req.Service = svc
 	}
@@ -204,7 +235,7 @@ func (r *CatalogRegistration) Proto() (*registryv1.RegisterRequest, error) {
 			req.Checks = append(req.Checks, c.proto())
 		}
 	}
-	return req, nil
+	return nil
 }
 
 func port(name string, p int) (int32, error) {
@@ -290,10 +321,13 @@ func (c *CheckRegistration) proto() *registryv1.Check {
 
 // Proto returns the registry request r asks for.
 func (r *CatalogDeregistration) Proto() *registryv1.DeregisterRequest {
-	return &registryv1.DeregisterRequest{
-		Node:      r.Node,
-		ServiceId: r.ServiceID,
-		CheckId:   r.CheckID,
-		Options:   &queryv1.WriteOptions{Datacenter: r.Datacenter},
-	}
+	req := &registryv1.DeregisterRequest{}
+	r.into(req)
+	return req
+}
+
+// into sets the fields of req, an empty request, to what r asks for.
+func (r *CatalogDeregistration) into(req *registryv1.DeregisterRequest) {
+	req.Node, req.ServiceId, req.CheckId = r.Node, r.ServiceID, r.CheckID
+	req.Options = &queryv1.WriteOptions{Datacenter: r.Datacenter}
 }

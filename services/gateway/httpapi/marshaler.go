@@ -71,9 +71,9 @@ func (m *marshaler) NewDecoder(r io.Reader) runtime.Decoder {
 		}
 		switch req := v.(type) {
 		case *registryv1.RegisterRequest:
-			return decodeCatalog(data, req, consul.DecodeRegistration)
+			return decodeCatalog(data, req, consul.DecodeRegistrationInto)
 		case *registryv1.DeregisterRequest:
-			return decodeCatalog(data, req, consul.DecodeDeregistration)
+			return decodeCatalog(data, req, consul.DecodeDeregistrationInto)
 		}
 		if ok, err := decodeAgentBody(data, v); ok {
 			return err
@@ -88,16 +88,13 @@ func (m *marshaler) NewDecoder(r io.Reader) runtime.Decoder {
 // decodeCatalog reads a catalog write's body in Consul's shape into dst.
 // Its errors are Consul's 400 texts; an empty body is one (Consul's
 // decoder fails with EOF), not a request with nothing in it.
-func decodeCatalog[M proto.Message](data []byte, dst M, decode func([]byte) (M, error)) error {
+func decodeCatalog[M proto.Message](data []byte, dst M, decodeInto func([]byte, M) error) error {
 	if len(data) == 0 {
 		return fmt.Errorf("Request decode failed: %v", io.EOF)
 	}
-	src, err := decode(data)
-	if err != nil {
+	if err := decodeInto(data, dst); err != nil {
 		return fmt.Errorf("Request decode failed: %v", err)
 	}
-	proto.Reset(dst)
-	proto.Merge(dst, src)
 	return nil
 }
 
