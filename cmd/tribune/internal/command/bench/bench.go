@@ -110,28 +110,22 @@ func parse(args []string, errw io.Writer) (*config, error) {
 		fmt.Fprint(errw, kvUsage)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&cfg.target, "target", targetGRPC,
-		"What to load: grpc (Tribune's gRPC KV API), http (any Consul-compatible HTTP API) or etcd.")
-	fs.StringVar(&cfg.addr, "addr", "",
+	lf := loadFlags{target: &cfg.target, addr: &cfg.addr, clients: &cfg.clients, duration: &cfg.duration,
+		requests: &cfg.requests, timeout: &cfg.timeout, json: &cfg.json}
+	lf.register(fs, 256,
+		"What to load: grpc (Tribune's gRPC KV API), http (any Consul-compatible HTTP API) or etcd.",
 		"The target's address (host:port); for grpc and etcd, a comma-separated list spreads the requests over several servers round-robin. Default: 127.0.0.1:8502 for grpc, 127.0.0.1:8500 for http, 127.0.0.1:2379 for etcd.")
-	fs.IntVar(&cfg.clients, "clients", 256, "The number of concurrent clients, each with one request in flight.")
-	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "How long to run; exclusive with -requests.")
-	fs.Int64Var(&cfg.requests, "requests", 0, "Stop after this many requests in all instead of after -duration.")
 	fs.IntVar(&cfg.valueSize, "value-size", 256, "The size of each value written, in bytes.")
 	fs.IntVar(&cfg.keys, "keys", 10000, "The size of the key space the clients pick keys from uniformly.")
 	fs.StringVar(&cfg.op, "op", opPut,
 		"The operation: put, get or mixed (half puts, half gets). get and mixed write every key once first.")
 	fs.StringVar(&cfg.prefix, "prefix", "bench/", "The prefix of the keys.")
-	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "The timeout of each request; one that expires counts as an error.")
-	fs.BoolVar(&cfg.json, "json", false, "Print the result as one JSON object instead of a table.")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		}
 		return nil, errFlagSyntax
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
 	switch {
 	case fs.NArg() > 0:
@@ -140,18 +134,11 @@ func parse(args []string, errw io.Writer) (*config, error) {
 		return nil, fmt.Errorf("-target must be grpc, http or etcd, not %q", cfg.target)
 	case cfg.op != opPut && cfg.op != opGet && cfg.op != opMixed:
 		return nil, fmt.Errorf("-op must be put, get or mixed, not %q", cfg.op)
-	case cfg.clients < 1:
-		return nil, fmt.Errorf("-clients must be at least 1, not %d", cfg.clients)
-	case cfg.clients > 100000:
-		return nil, fmt.Errorf("-clients must be at most 100000, not %d", cfg.clients)
-	case set["duration"] && set["requests"]:
-		return nil, errors.New("-duration and -requests are exclusive: give one")
-	case cfg.requests < 0:
-		return nil, fmt.Errorf("-requests must be positive, not %d", cfg.requests)
-	case set["requests"] && cfg.requests == 0:
-		return nil, errors.New("-requests must be positive, not 0")
-	case cfg.requests == 0 && cfg.duration <= 0:
-		return nil, fmt.Errorf("-duration must be positive, not %s", cfg.duration)
+	}
+	if err := lf.validate(); err != nil {
+		return nil, err
+	}
+	switch {
 	case cfg.valueSize < 0 || cfg.valueSize > maxValueSize:
 		return nil, fmt.Errorf("-value-size must be between 0 and %d bytes, not %d", maxValueSize, cfg.valueSize)
 	case cfg.keys < 1:
@@ -160,17 +147,12 @@ func parse(args []string, errw io.Writer) (*config, error) {
 		return nil, fmt.Errorf("-timeout must be positive, not %s", cfg.timeout)
 	case cfg.target == targetHTTP && strings.Contains(cfg.addr, ","):
 		return nil, fmt.Errorf("-addr: the http target takes one address, not %q", cfg.addr)
-	case set["addr"] && len(splitAddrs(cfg.addr)) == 0:
+	case lf.isSet("addr") && len(splitAddrs(cfg.addr)) == 0:
 		return nil, fmt.Errorf("-addr: no address in %q", cfg.addr)
 	case cfg.target == targetHTTP && strings.HasPrefix(cfg.prefix, "/"):
 		return nil, fmt.Errorf("-prefix must not start with \"/\" (Consul keys cannot): %q", cfg.prefix)
 	}
-	if cfg.requests > 0 {
-		cfg.duration = 0
-	}
-	if cfg.addr == "" {
-		cfg.addr = defaultAddrs[cfg.target]
-	}
+	lf.finish()
 	return cfg, nil
 }
 

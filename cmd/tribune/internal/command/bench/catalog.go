@@ -57,29 +57,23 @@ func parseCatalog(args []string, errw io.Writer) (*catalogConfig, error) {
 		fmt.Fprint(errw, catalogUsage)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&cfg.target, "target", targetGRPC,
-		"What to load: grpc (Tribune's gRPC RegistryService) or http (any Consul-compatible HTTP API).")
-	fs.StringVar(&cfg.addr, "addr", "",
+	lf := loadFlags{target: &cfg.target, addr: &cfg.addr, clients: &cfg.clients, duration: &cfg.duration,
+		requests: &cfg.requests, timeout: &cfg.timeout, json: &cfg.json}
+	lf.register(fs, 64,
+		"What to load: grpc (Tribune's gRPC RegistryService) or http (any Consul-compatible HTTP API).",
 		"The target's address (host:port). Default: 127.0.0.1:8502 for grpc, 127.0.0.1:8500 for http.")
-	fs.IntVar(&cfg.clients, "clients", 64, "The number of concurrent clients, each with one request in flight.")
-	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "How long to run; exclusive with -requests.")
-	fs.Int64Var(&cfg.requests, "requests", 0, "Stop after this many requests in all instead of after -duration.")
 	fs.IntVar(&cfg.services, "services", 1000, "The number of service names the clients pick from uniformly.")
 	fs.IntVar(&cfg.nodes, "nodes", 100, "The number of nodes the instances are spread over.")
 	fs.IntVar(&cfg.instances, "instances", 10, "With -op health: the instances of each service written before the reads.")
 	fs.StringVar(&cfg.op, "op", opChurn,
 		"The operation: churn (register then deregister an instance, repeatedly) or health (read the passing instances of a service).")
 	fs.StringVar(&cfg.prefix, "prefix", "bench-", "The prefix of the node and service names; letters, digits, '.', '_' and '-'.")
-	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "The timeout of each request; one that expires counts as an error.")
-	fs.BoolVar(&cfg.json, "json", false, "Print the result as one JSON object instead of a table.")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		}
 		return nil, errFlagSyntax
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
 	switch {
 	case fs.NArg() > 0:
@@ -88,18 +82,11 @@ func parseCatalog(args []string, errw io.Writer) (*catalogConfig, error) {
 		return nil, fmt.Errorf("-target must be grpc or http, not %q", cfg.target)
 	case cfg.op != opChurn && cfg.op != opHealth:
 		return nil, fmt.Errorf("-op must be churn or health, not %q", cfg.op)
-	case cfg.clients < 1:
-		return nil, fmt.Errorf("-clients must be at least 1, not %d", cfg.clients)
-	case cfg.clients > 100000:
-		return nil, fmt.Errorf("-clients must be at most 100000, not %d", cfg.clients)
-	case set["duration"] && set["requests"]:
-		return nil, errors.New("-duration and -requests are exclusive: give one")
-	case cfg.requests < 0:
-		return nil, fmt.Errorf("-requests must be positive, not %d", cfg.requests)
-	case set["requests"] && cfg.requests == 0:
-		return nil, errors.New("-requests must be positive, not 0")
-	case cfg.requests == 0 && cfg.duration <= 0:
-		return nil, fmt.Errorf("-duration must be positive, not %s", cfg.duration)
+	}
+	if err := lf.validate(); err != nil {
+		return nil, err
+	}
+	switch {
 	case cfg.services < 1:
 		return nil, fmt.Errorf("-services must be at least 1, not %d", cfg.services)
 	case cfg.nodes < 1:
@@ -114,12 +101,7 @@ func parseCatalog(args []string, errw io.Writer) (*catalogConfig, error) {
 	case cfg.timeout <= 0:
 		return nil, fmt.Errorf("-timeout must be positive, not %s", cfg.timeout)
 	}
-	if cfg.requests > 0 {
-		cfg.duration = 0
-	}
-	if cfg.addr == "" {
-		cfg.addr = defaultAddrs[cfg.target]
-	}
+	lf.finish()
 	return cfg, nil
 }
 
