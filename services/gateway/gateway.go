@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/tribune/tribune/lib/batch"
 	"github.com/tribune/tribune/lib/rpc"
 	"github.com/tribune/tribune/services/gateway/httpapi"
 	"github.com/tribune/tribune/services/gateway/router"
@@ -46,6 +47,9 @@ type Config struct {
 	MembershipAddress string
 	// MaxValueSize is the largest KV value the HTTP API accepts.
 	MaxValueSize int
+	// WriteBatch bounds the batches of local-datacenter KV and catalog
+	// writes sent to the kv and registry services (see package batch).
+	WriteBatch batch.Config
 	// ShutdownGrace bounds the graceful stop of the servers.
 	ShutdownGrace time.Duration
 	Logger        *slog.Logger
@@ -59,6 +63,7 @@ func DefaultConfig() Config {
 		HTTPAddress:   "127.0.0.1:8500",
 		GRPCAddress:   "127.0.0.1:8502",
 		MaxValueSize:  512 << 10,
+		WriteBatch:    batch.DefaultConfig(),
 		ShutdownGrace: 5 * time.Second,
 		Logger:        slog.Default(),
 	}
@@ -75,6 +80,9 @@ func (c Config) Validate() error {
 		return errors.New("gateway: a KVAddress, or a MembershipAddress to find servers, is required")
 	case c.MaxValueSize <= 0:
 		return fmt.Errorf("gateway: MaxValueSize must be positive, got %d", c.MaxValueSize)
+	}
+	if err := c.WriteBatch.Validate(); err != nil {
+		return fmt.Errorf("gateway: WriteBatch: %w", err)
 	}
 	return nil
 }
@@ -97,7 +105,7 @@ func Run(ctx context.Context, cfg Config) error {
 		defer c.Close()
 		kvConn = c
 	}
-	var opts []router.Option
+	opts := []router.Option{router.WithWriteBatching(cfg.WriteBatch)}
 	if cfg.RegistryAddress != "" {
 		regConn, err := rpc.Dial(cfg.RegistryAddress, serverUnreachable...)
 		if err != nil {

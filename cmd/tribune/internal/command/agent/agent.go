@@ -19,6 +19,7 @@ import (
 
 	"github.com/tribune/tribune/cmd/tribune/internal/command"
 	"github.com/tribune/tribune/cmd/tribune/internal/supervisor"
+	"github.com/tribune/tribune/lib/batch"
 	"github.com/tribune/tribune/lib/logging"
 	"github.com/tribune/tribune/lib/nodeid"
 	"github.com/tribune/tribune/lib/retire"
@@ -48,6 +49,7 @@ type flags struct {
 	kvPort          int
 	logLevel        string
 	maxValueSize    int
+	writeBatch      batch.Config
 	tombstoneTTL    time.Duration
 	raftRTT         time.Duration
 	stopTimeout     time.Duration
@@ -115,6 +117,8 @@ func (f *flags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.kvPort, "kv-port", 8303, "The KV shard's Raft port.")
 	fs.StringVar(&f.logLevel, "log-level", "info", "Log level: trace, debug, info, warn, error.")
 	fs.IntVar(&f.maxValueSize, "kv-max-value-size", 512<<10, "The largest KV value accepted, in bytes.")
+	f.writeBatch = batch.DefaultConfig()
+	command.WriteBatchFlags(fs, &f.writeBatch)
 	fs.DurationVar(&f.tombstoneTTL, "kv-tombstone-ttl", 15*time.Minute, "How long a deleted key's tombstone is kept, so that blocking queries see the deletion, before it is reaped (Consul: 15m).")
 	fs.DurationVar(&f.raftRTT, "raft-rtt", 20*time.Millisecond, "The Raft tick: the expected round trip between servers.")
 	fs.IntVar(&f.pprofPort, "pprof-port", 0, "Serve Go's profiler from each service on -client: gateway on this port, registry +1, kv +2, health +3, membership +4; off when 0.")
@@ -137,6 +141,24 @@ func (f *flags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.checkMinInterval, "check-min-interval", time.Second, "The shortest interval a check runs at (Consul: 1s).")
 	fs.DurationVar(&f.deregisterMin, "deregister-critical-min", time.Minute, "The shortest deregister_critical_service_after honoured (Consul: 1m).")
 	fs.DurationVar(&f.stopTimeout, "stop-timeout", 10*time.Second, "How long each service has to stop before it is killed.")
+}
+
+// validateWriteBatch reports a write batch bound that is not positive,
+// under its flag's name.
+func validateWriteBatch(b batch.Config) error {
+	for _, v := range []struct {
+		name string
+		n    int
+	}{
+		{"-write-batch-max-inflight", b.MaxInFlight},
+		{"-write-batch-max-items", b.MaxItems},
+		{"-write-batch-max-bytes", b.MaxBytes},
+	} {
+		if v.n < 1 {
+			return fmt.Errorf("%s: must be positive, got %d", v.name, v.n)
+		}
+	}
+	return nil
 }
 
 func (f *flags) validate() error {
@@ -169,6 +191,9 @@ func (f *flags) validate() error {
 	}
 	if f.tombstoneTTL <= 0 {
 		return fmt.Errorf("-kv-tombstone-ttl: must be positive")
+	}
+	if err := validateWriteBatch(f.writeBatch); err != nil {
+		return err
 	}
 	if f.dev {
 		return nil
@@ -388,15 +413,7 @@ func (c *cmd) run(ctx context.Context, f flags) error {
 		}
 		healthArgs = append(healthArgs, "-config-dir", abs)
 	}
-	gwArgs := []string{"service", "gateway",
-		"-datacenter", f.datacenter,
-		"-http-addr", net.JoinHostPort(f.client, strconv.Itoa(f.httpPort)),
-		"-grpc-addr", net.JoinHostPort(f.client, strconv.Itoa(f.grpcPort)),
-		"-health-addr", "unix://" + healthSock,
-		"-membership-addr", "unix://" + memberSock,
-		"-max-value-size", strconv.Itoa(f.maxValueSize),
-		"-log-level", f.logLevel,
-	}
+	gwArgs := gatewayArgs(f, healthSock, memberSock)
 	if f.server {
 		gwArgs = append(gwArgs, "-kv-addr", "unix://"+kvSock, "-registry-addr", "unix://"+registrySock)
 	} else {
@@ -439,6 +456,23 @@ func (c *cmd) run(ctx context.Context, f flags) error {
 	err = supervisor.Run(ctx, cfg)
 	log.Info("agent stopped")
 	return err
+}
+
+// gatewayArgs returns the gateway child's arguments, but for the kv and
+// registry addresses, which only a server has.
+func gatewayArgs(f flags, healthSock, memberSock string) []string {
+	return []string{"service", "gateway",
+		"-datacenter", f.datacenter,
+		"-http-addr", net.JoinHostPort(f.client, strconv.Itoa(f.httpPort)),
+		"-grpc-addr", net.JoinHostPort(f.client, strconv.Itoa(f.grpcPort)),
+		"-health-addr", "unix://" + healthSock,
+		"-membership-addr", "unix://" + memberSock,
+		"-max-value-size", strconv.Itoa(f.maxValueSize),
+		"-write-batch-max-inflight", strconv.Itoa(f.writeBatch.MaxInFlight),
+		"-write-batch-max-items", strconv.Itoa(f.writeBatch.MaxItems),
+		"-write-batch-max-bytes", strconv.Itoa(f.writeBatch.MaxBytes),
+		"-log-level", f.logLevel,
+	}
 }
 
 // replaceFlag sets the value of flag in args.

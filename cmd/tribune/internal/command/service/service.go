@@ -283,16 +283,7 @@ func (c *cmd) gateway(ctx context.Context, args []string) error {
 	cfg := gateway.DefaultConfig()
 	fs := flag.NewFlagSet("service gateway", flag.ContinueOnError)
 	var level string
-	fs.StringVar(&cfg.Datacenter, "datacenter", cfg.Datacenter, "The agent's datacenter.")
-	fs.StringVar(&cfg.HTTPAddress, "http-addr", cfg.HTTPAddress, "The address of the /v1 HTTP API; empty disables it.")
-	fs.StringVar(&cfg.GRPCAddress, "grpc-addr", cfg.GRPCAddress, "The address of the public gRPC API; empty disables it.")
-	fs.StringVar(&cfg.KVAddress, "kv-addr", "", "The kv service's gRPC address: unix:///path or host:port.")
-	fs.StringVar(&cfg.RegistryAddress, "registry-addr", "", "The registry service's gRPC address: unix:///path or host:port.")
-	fs.StringVar(&cfg.HealthAddress, "health-addr", "", "The health service's gRPC address: unix:///path or host:port.")
-	fs.StringVar(&cfg.MembershipAddress, "membership-addr", "", "The membership service's gRPC address: unix:///path or host:port.")
-	fs.IntVar(&cfg.MaxValueSize, "max-value-size", cfg.MaxValueSize, "The largest KV value accepted, in bytes.")
-	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "How long a stop waits for calls in flight.")
-	fs.StringVar(&level, "log-level", "info", "Log level: trace, debug, info, warn, error.")
+	gatewayFlags(fs, &cfg, &level)
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -302,4 +293,20 @@ func (c *cmd) gateway(ctx context.Context, args []string) error {
 	}
 	cfg.Logger = log
 	return gateway.Run(ctx, cfg)
+}
+
+// gatewayFlags registers the gateway's flags, with cfg's values as their
+// defaults.
+func gatewayFlags(fs *flag.FlagSet, cfg *gateway.Config, level *string) {
+	fs.StringVar(&cfg.Datacenter, "datacenter", cfg.Datacenter, "The agent's datacenter.")
+	fs.StringVar(&cfg.HTTPAddress, "http-addr", cfg.HTTPAddress, "The address of the /v1 HTTP API; empty disables it.")
+	fs.StringVar(&cfg.GRPCAddress, "grpc-addr", cfg.GRPCAddress, "The address of the public gRPC API; empty disables it.")
+	fs.StringVar(&cfg.KVAddress, "kv-addr", "", "The kv service's gRPC address: unix:///path or host:port.")
+	fs.StringVar(&cfg.RegistryAddress, "registry-addr", "", "The registry service's gRPC address: unix:///path or host:port.")
+	fs.StringVar(&cfg.HealthAddress, "health-addr", "", "The health service's gRPC address: unix:///path or host:port.")
+	fs.StringVar(&cfg.MembershipAddress, "membership-addr", "", "The membership service's gRPC address: unix:///path or host:port.")
+	fs.IntVar(&cfg.MaxValueSize, "max-value-size", cfg.MaxValueSize, "The largest KV value accepted, in bytes.")
+	command.WriteBatchFlags(fs, &cfg.WriteBatch)
+	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "How long a stop waits for calls in flight.")
+	fs.StringVar(level, "log-level", "info", "Log level: trace, debug, info, warn, error.")
 }
