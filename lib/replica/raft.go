@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"time"
 
 	sm "github.com/lni/dragonboat/v4/statemachine"
 	"google.golang.org/grpc/codes"
@@ -23,6 +24,9 @@ type Raft interface {
 	Leader() (uint64, bool)
 	// Members returns the voting members' Raft addresses by replica ID.
 	Members(ctx context.Context) (map[uint64]string, error)
+	// LastContact is how long ago the replica last knew it could reach
+	// the leader: 0 on the leader.
+	LastContact() time.Duration
 }
 
 var _ Raft = (*Replica)(nil)

@@ -60,6 +60,12 @@ type Config struct {
 	// retried before it fails with ErrNoLeader, so that an election is a
 	// pause for clients rather than an error (Consul's rpc_hold_timeout).
 	HoldTimeout time.Duration
+	// ContactProbeInterval bounds how long a follower goes without knowing
+	// it can reach its leader: when no read or proposal has gone through
+	// the leader for half of it, the follower checks with a ReadIndex
+	// round, so that LastContact stays current while it serves only stale
+	// reads.
+	ContactProbeInterval time.Duration
 
 	Logger *slog.Logger
 }
@@ -69,15 +75,16 @@ type Config struct {
 // entries keeping 5,000 behind it.
 func DefaultConfig() Config {
 	return Config{
-		RTT:                20 * time.Millisecond,
-		ElectionTicks:      20, // 400 ms: a few lost heartbeats, not one.
-		HeartbeatTicks:     2,  // 40 ms
-		SnapshotEntries:    10000,
-		CompactionOverhead: 5000,
-		MaxInMemLogSize:    256 << 20,
-		Timeout:            rpc.ProposalTimeout,
-		HoldTimeout:        7 * time.Second,
-		Logger:             slog.Default(),
+		RTT:                  20 * time.Millisecond,
+		ElectionTicks:        20, // 400 ms: a few lost heartbeats, not one.
+		HeartbeatTicks:       2,  // 40 ms
+		SnapshotEntries:      10000,
+		CompactionOverhead:   5000,
+		MaxInMemLogSize:      256 << 20,
+		Timeout:              rpc.ProposalTimeout,
+		HoldTimeout:          7 * time.Second,
+		ContactProbeInterval: time.Second,
+		Logger:               slog.Default(),
 	}
 }
 
@@ -102,6 +109,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("replica: Timeout must be positive, got %v", c.Timeout)
 	case c.HoldTimeout < 0:
 		return fmt.Errorf("replica: HoldTimeout must not be negative, got %v", c.HoldTimeout)
+	case c.ContactProbeInterval < 2*time.Millisecond:
+		return fmt.Errorf("replica: ContactProbeInterval must be at least 2ms, got %v", c.ContactProbeInterval)
 	}
 	return nil
 }
@@ -115,6 +124,12 @@ type Replica struct {
 	nh        atomic.Pointer[dragonboat.NodeHost]
 	started   chan struct{}
 	closeOnce sync.Once
+	// contact is when this replica last knew it could reach its leader
+	// (UnixNano); see LastContact.
+	contact atomic.Int64
+	// stop ends the contact prober, which probing counts.
+	stop    chan struct{}
+	probing sync.WaitGroup
 }
 
 // Start opens the NodeHost in cfg.Dir and starts the replica with the
@@ -134,7 +149,7 @@ func Start(cfg Config, create sm.CreateConcurrentStateMachineFunc) (*Replica, er
 // pending returns a replica that has not started: it has no leader, no
 // members, and refuses proposals and reads with ErrNoLeader.
 func pending(cfg Config) *Replica {
-	return &Replica{cfg: cfg, started: make(chan struct{})}
+	return &Replica{cfg: cfg, started: make(chan struct{}), stop: make(chan struct{})}
 }
 
 // errPending is what a replica that has not started answers.
@@ -194,9 +209,75 @@ func (r *Replica) start(initial map[uint64]string, join bool, create sm.CreateCo
 		nh.Close()
 		return fmt.Errorf("replica: start shard %d replica %d: %w", cfg.ShardID, cfg.ReplicaID, err)
 	}
+	r.noteContact()
 	r.nh.Store(nh)
+	r.probing.Add(1)
+	go r.probeContact(nh)
 	close(r.started)
 	return nil
+}
+
+// noteContact records that this replica has just reached its leader (or
+// is the leader).
+func (r *Replica) noteContact() { r.contact.Store(time.Now().UnixNano()) }
+
+// isLeader reports whether this replica leads its shard.
+func (r *Replica) isLeader(nh *dragonboat.NodeHost) bool {
+	id, _, ok, err := nh.GetLeaderID(r.cfg.ShardID)
+	return err == nil && ok && id == r.cfg.ReplicaID
+}
+
+// LastContact returns how long ago this replica last knew it could reach
+// its shard's leader: 0 on the leader, and on a follower the time since a
+// read, proposal or ReadIndex probe last went through the leader, as
+// Consul's X-Consul-LastContact reports it for stale reads. A replica
+// that has not started returns 0 (it knows no leader either).
+func (r *Replica) LastContact() time.Duration {
+	nh, err := r.host()
+	if err != nil || r.isLeader(nh) {
+		return 0
+	}
+	return max(time.Since(time.Unix(0, r.contact.Load())), 0)
+}
+
+// probeContact confirms with a ReadIndex round that a follower can reach
+// its leader whenever nothing else has shown it for half of
+// ContactProbeInterval, so that a follower in touch reports a LastContact
+// of about ContactProbeInterval at most (Consul's clients, consul-template
+// among them, retry a stale read on the leader past 2 s by default).
+func (r *Replica) probeContact(nh *dragonboat.NodeHost) {
+	defer r.probing.Done()
+	every := r.cfg.ContactProbeInterval / 2
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-tick.C:
+		}
+		if r.isLeader(nh) {
+			r.noteContact()
+			continue
+		}
+		if time.Since(time.Unix(0, r.contact.Load())) < every {
+			continue
+		}
+		rs, err := nh.ReadIndex(r.cfg.ShardID, r.cfg.ContactProbeInterval)
+		if err != nil {
+			continue
+		}
+		select {
+		case res := <-rs.ResultC():
+			if res.Completed() {
+				r.noteContact()
+			}
+		case <-r.stop:
+			rs.Release()
+			return
+		}
+		rs.Release()
+	}
 }
 
 // Close stops the replica and its NodeHost. Calling it twice is harmless;
@@ -204,6 +285,8 @@ func (r *Replica) start(initial map[uint64]string, join bool, create sm.CreateCo
 // with the start of a pending replica.
 func (r *Replica) Close() {
 	r.closeOnce.Do(func() {
+		close(r.stop)
+		r.probing.Wait()
 		if nh := r.nh.Load(); nh != nil {
 			nh.Close()
 		}
@@ -279,6 +362,7 @@ func (r *Replica) Propose(ctx context.Context, cmd []byte) (sm.Result, error) {
 	if err != nil {
 		return sm.Result{}, r.wrap(err)
 	}
+	r.noteContact()
 	return res, nil
 }
 
@@ -307,6 +391,7 @@ func (r *Replica) Read(ctx context.Context, query any) (any, error) {
 	if err != nil {
 		return nil, r.wrap(err)
 	}
+	r.noteContact()
 	return v, nil
 }
 

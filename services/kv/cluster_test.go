@@ -788,3 +788,46 @@ func filter(acks map[string]ack, prefix string) map[string]ack {
 	}
 	return out
 }
+
+// TestClusterLastContact: a stale read reports how long ago its server
+// last reached the leader (X-Consul-LastContact): 0 on the leader, a
+// moment on a follower in touch, and a growing time on a follower cut
+// off from the rest.
+func TestClusterLastContact(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *replica.Config) { cfg.ContactProbeInterval = 50 * time.Millisecond })
+	leader := c.waitLeader()
+	follower := (leader + 1) % 3
+	stale := &queryv1.QueryOptions{Consistency: queryv1.Consistency_CONSISTENCY_STALE}
+	lastContact := func(i int) (uint64, error) {
+		resp, err := c.nodes[i].srv.Get(context.Background(), &kvv1.GetRequest{Key: "k", Options: stale})
+		if err != nil {
+			return 0, err
+		}
+		return resp.Meta.LastContactMs, nil
+	}
+	if ms, err := lastContact(leader); err != nil || ms != 0 {
+		t.Fatalf("leader: last contact %d ms, %v; want 0", ms, err)
+	}
+	// For 1.5 s the follower serves nothing but stale reads, which do not
+	// reach the leader; its prober keeps its contact current all the same.
+	time.Sleep(1500 * time.Millisecond) // time that must pass, not a wait for an event
+	if ms, err := lastContact(follower); err != nil || ms >= 1000 {
+		t.Fatalf("follower in touch: last contact %d ms, %v; want under 1000", ms, err)
+	}
+
+	for i := range c.nodes {
+		if i != follower {
+			c.stop(i)
+		}
+	}
+	eventually(t, 10*time.Second, "the cut-off follower's last contact to grow", func() error {
+		ms, err := lastContact(follower)
+		if err != nil {
+			return err
+		}
+		if ms < 1500 {
+			return fmt.Errorf("last contact %d ms", ms)
+		}
+		return nil
+	})
+}

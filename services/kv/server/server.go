@@ -90,9 +90,10 @@ func (s *Server) meta(index uint64, mode queryv1.Consistency) *queryv1.QueryMeta
 	_, known := s.raft.Leader()
 	return &queryv1.QueryMeta{
 		// Consul never answers index 0: a client would busy-loop on it.
-		Index:       max(index, 1),
-		KnownLeader: known,
-		Consistency: mode,
+		Index:         max(index, 1),
+		KnownLeader:   known,
+		LastContactMs: uint64(s.raft.LastContact().Milliseconds()),
+		Consistency:   mode,
 	}
 }
 

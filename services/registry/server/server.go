@@ -327,7 +327,8 @@ func (s *Server) query(ctx context.Context, opts *queryv1.QueryOptions, topic st
 		return nil, nil, replica.Status(err)
 	}
 	_, known := s.raft.Leader()
-	return last.v, &queryv1.QueryMeta{Index: max(index, 1), KnownLeader: known, Consistency: mode}, nil
+	return last.v, &queryv1.QueryMeta{Index: max(index, 1), KnownLeader: known,
+		LastContactMs: uint64(s.raft.LastContact().Milliseconds()), Consistency: mode}, nil
 }
 
 // metaTopic is the topic a table query watches: with a node-meta filter,
