@@ -195,18 +195,9 @@ func unmarshal[T any](data []byte) (*T, error) {
 	return &w, nil
 }
 
-// Proto returns the registry request r asks for. Defaults (service ID from
-// its name, check ID from its name, a check's node) are the registry's to
-// apply, as Consul applies them on the server.
-func (r *CatalogRegistration) Proto() (*registryv1.RegisterRequest, error) {
-	req := &registryv1.RegisterRequest{}
-	if err := r.into(req); err != nil {
-		return nil, err
-	}
-	return req, nil
-}
-
 // into sets the fields of req, an empty request, to what r asks for.
+// Defaults (service ID from its name, check ID from its name, a check's
+// node) are the registry's to apply, as Consul applies them on the server.
 func (r *CatalogRegistration) into(req *registryv1.RegisterRequest) error {
 	req.Node = &registryv1.Node{
 		Id:              r.ID,
@@ -317,13 +308,6 @@ func (c *CheckRegistration) proto() *registryv1.Check {
 		out.Definition = def
 	}
 	return out
-}
-
-// Proto returns the registry request r asks for.
-func (r *CatalogDeregistration) Proto() *registryv1.DeregisterRequest {
-	req := &registryv1.DeregisterRequest{}
-	r.into(req)
-	return req
 }
 
 // into sets the fields of req, an empty request, to what r asks for.

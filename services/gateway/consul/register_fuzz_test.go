@@ -53,7 +53,8 @@ func FuzzDecodeAgreesWithEncodingJSON(f *testing.F) {
 		var refReq *registryv1.RegisterRequest
 		refErr := json.Unmarshal(data, &ref)
 		if refErr == nil {
-			refReq, refErr = ref.Proto()
+			refReq = &registryv1.RegisterRequest{}
+			refErr = ref.into(refReq)
 		}
 		got, err := DecodeRegistration(data)
 		agree(t, "registration", data, refReq, refErr, got, err)
@@ -62,7 +63,9 @@ func FuzzDecodeAgreesWithEncodingJSON(f *testing.F) {
 		var drefReq proto.Message
 		derr := json.Unmarshal(data, &dref)
 		if derr == nil {
-			drefReq = dref.Proto()
+			d := &registryv1.DeregisterRequest{}
+			dref.into(d)
+			drefReq = d
 		}
 		dgot, dgotErr := DecodeDeregistration(data)
 		var dgotMsg proto.Message
