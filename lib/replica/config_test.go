@@ -24,6 +24,7 @@ func TestConfigValidate(t *testing.T) {
 		{"no contact probe", func(c *Config) { c.ContactProbeInterval = 0 }, "ContactProbeInterval must be at least 2ms"},
 		{"contact probe too short", func(c *Config) { c.ContactProbeInterval = time.Millisecond }, "ContactProbeInterval must be at least 2ms"},
 		{"shortest contact probe", func(c *Config) { c.ContactProbeInterval = 2 * time.Millisecond }, ""},
+		{"no read attempt timeout", func(c *Config) { c.ReadAttemptTimeout = 0 }, "ReadAttemptTimeout must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -66,6 +66,9 @@ type Config struct {
 	// round, so that LastContact stays current while it serves only stale
 	// reads.
 	ContactProbeInterval time.Duration
+	// ReadAttemptTimeout bounds one ReadIndex round of a linearizable read;
+	// a round without an answer by then is tried again (see Read).
+	ReadAttemptTimeout time.Duration
 
 	Logger *slog.Logger
 }
@@ -84,6 +87,7 @@ func DefaultConfig() Config {
 		Timeout:              rpc.ProposalTimeout,
 		HoldTimeout:          7 * time.Second,
 		ContactProbeInterval: time.Second,
+		ReadAttemptTimeout:   2 * time.Second,
 		Logger:               slog.Default(),
 	}
 }
@@ -109,6 +113,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("replica: Timeout must be positive, got %v", c.Timeout)
 	case c.HoldTimeout < 0:
 		return fmt.Errorf("replica: HoldTimeout must not be negative, got %v", c.HoldTimeout)
+	case c.ReadAttemptTimeout <= 0:
+		return fmt.Errorf("replica: ReadAttemptTimeout must be positive, got %v", c.ReadAttemptTimeout)
 	case c.ContactProbeInterval < 2*time.Millisecond:
 		return fmt.Errorf("replica: ContactProbeInterval must be at least 2ms, got %v", c.ContactProbeInterval)
 	}
@@ -376,7 +382,10 @@ func retryRead(ctx context.Context) func(error) bool {
 
 // Read runs query against the state machine after a ReadIndex round: a
 // linearizable read. Reads change nothing, so any transient failure is
-// retried for up to HoldTimeout.
+// retried for up to HoldTimeout, and so is a round that has not answered
+// within ReadAttemptTimeout: Dragonboat never resends a ReadIndex message
+// its transport dropped (as it does for a second after failing to dial a
+// peer), and such a read would otherwise wait out its whole deadline.
 func (r *Replica) Read(ctx context.Context, query any) (any, error) {
 	nh, err := r.host()
 	if err != nil {
@@ -384,8 +393,13 @@ func (r *Replica) Read(ctx context.Context, query any) (any, error) {
 	}
 	var v any
 	err = r.hold(ctx, func(ctx context.Context) error {
+		attempt, cancel := context.WithTimeout(ctx, r.cfg.ReadAttemptTimeout)
+		defer cancel()
 		var err error
-		v, err = nh.SyncRead(ctx, r.cfg.ShardID, query)
+		v, err = nh.SyncRead(attempt, r.cfg.ShardID, query)
+		if err != nil && attempt.Err() != nil && ctx.Err() == nil {
+			return fmt.Errorf("%w: no answer within %v", dragonboat.ErrTimeout, r.cfg.ReadAttemptTimeout)
+		}
 		return err
 	}, retryRead(ctx))
 	if err != nil {
