@@ -155,25 +155,38 @@ func (c *cmd) runCatalogCommand(ctx context.Context, args []string) int {
 	return c.runCatalog(ctx, cfg)
 }
 
-// catalogNames are the generated node and service names.
+// catalogNames are the generated node and service names, and the name of
+// each service's check.
 type catalogNames struct {
-	nodes    []string
-	services []string
+	nodes      []string
+	services   []string
+	checkNames []string
 }
 
 func makeCatalogNames(cfg *catalogConfig) catalogNames {
-	return catalogNames{
+	n := catalogNames{
 		nodes:    makeKeys(cfg.prefix+"node-", cfg.nodes),
 		services: makeKeys(cfg.prefix+"svc-", cfg.services),
 	}
+	n.checkNames = make([]string, len(n.services))
+	for i, svc := range n.services {
+		n.checkNames[i] = checkName(svc)
+	}
+	return n
 }
+
+// checkName and checkID name a service instance's check as Consul names
+// an agent service's only check.
+func checkName(service string) string { return "Service '" + service + "' check" }
+func checkID(serviceID string) string { return "service:" + serviceID }
 
 // benchNodeAddress is the address of every generated node: nothing
 // connects to it (catalog checks are not probed).
 const benchNodeAddress = "127.0.0.1"
 
 func newReg(node, service, id string, port int) catalogReg {
-	return catalogReg{node: node, address: benchNodeAddress, service: service, serviceID: id, port: port}
+	return catalogReg{node: node, address: benchNodeAddress, service: service, serviceID: id, port: port,
+		checkID: checkID(id), checkName: checkName(service)}
 }
 
 func (c *cmd) runCatalog(ctx context.Context, cfg *catalogConfig) int {
@@ -261,32 +274,46 @@ type churnClient struct {
 	r      *rand.Rand
 	suffix string
 	port   int
-	held   *catalogReg // registered and not yet deregistered
+	// ids and checkIDs are this client's instance and check ID of each
+	// service, made the first time the client picks the service.
+	ids, checkIDs []string
+	held          catalogReg // registered and not yet deregistered
+	holding       bool
 }
 
 func newChurnClient(d catalogDriver, names catalogNames, i int) *churnClient {
 	return &churnClient{
 		d: d, names: names,
-		r:      rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano()))),
-		suffix: "-c" + strconv.Itoa(i),
-		port:   20000 + i%40000,
+		r:        rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano()))),
+		suffix:   "-c" + strconv.Itoa(i),
+		port:     20000 + i%40000,
+		ids:      make([]string, len(names.services)),
+		checkIDs: make([]string, len(names.services)),
 	}
 }
 
 func (c *churnClient) step(ctx context.Context) error {
-	if c.held != nil {
+	if c.holding {
 		if err := c.d.deregister(ctx, c.held.node, c.held.serviceID); err != nil {
 			return err
 		}
-		c.held = nil
+		c.holding = false
 		return nil
 	}
-	svc := c.names.services[c.r.IntN(len(c.names.services))]
-	reg := newReg(c.names.nodes[c.r.IntN(len(c.names.nodes))], svc, svc+c.suffix, c.port)
+	s := c.r.IntN(len(c.names.services))
+	if c.ids[s] == "" {
+		c.ids[s] = c.names.services[s] + c.suffix
+		c.checkIDs[s] = checkID(c.ids[s])
+	}
+	reg := catalogReg{
+		node: c.names.nodes[c.r.IntN(len(c.names.nodes))], address: benchNodeAddress,
+		service: c.names.services[s], serviceID: c.ids[s], port: c.port,
+		checkID: c.checkIDs[s], checkName: c.names.checkNames[s],
+	}
 	if err := c.d.register(ctx, reg); err != nil {
 		return err
 	}
-	c.held = &reg
+	c.held, c.holding = reg, true
 	return nil
 }
 

@@ -119,6 +119,64 @@ type fakeCatalog struct {
 	maxConcurrent int // most instances held at once
 }
 
+// The request bodies the fake decodes, in Consul's shape
+// (api.CatalogRegistration, api.CatalogDeregistration).
+type (
+	httpCatalogRegistration struct {
+		Node    string
+		Address string
+		Service *httpCatalogService `json:",omitempty"`
+		Check   *httpCatalogCheck   `json:",omitempty"`
+	}
+	httpCatalogService struct {
+		ID      string
+		Service string
+		Port    int
+	}
+	httpCatalogCheck struct {
+		CheckID   string
+		Name      string
+		Status    string
+		ServiceID string
+	}
+	httpCatalogDeregistration struct {
+		Node      string
+		ServiceID string `json:",omitempty"`
+	}
+)
+
+// TestRequestBodies holds the load generator's hand-written bodies to
+// what encoding/json writes for the same registration, byte for byte,
+// names that need escaping included.
+func TestRequestBodies(t *testing.T) {
+	for _, r := range []catalogReg{
+		newReg("bench-node-07", "bench-svc-123", "bench-svc-123-c5", 20005),
+		newReg(`n"quote\back`, "svc<&>", "id\u2028\x01", 0),
+		newReg("nœud", "服务", "", 65535),
+	} {
+		want, err := json.Marshal(httpCatalogRegistration{
+			Node: r.node, Address: r.address,
+			Service: &httpCatalogService{ID: r.serviceID, Service: r.service, Port: r.port},
+			Check:   &httpCatalogCheck{CheckID: r.checkID, Name: r.checkName, Status: "passing", ServiceID: r.serviceID},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendRegistration(nil, r); string(got) != string(want) {
+			t.Errorf("registration\n got %s\nwant %s", got, want)
+		}
+		for _, id := range []string{r.serviceID, ""} {
+			want, err := json.Marshal(httpCatalogDeregistration{Node: r.node, ServiceID: id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := appendDeregistration(nil, r.node, id); string(got) != string(want) {
+				t.Errorf("deregistration\n got %s\nwant %s", got, want)
+			}
+		}
+	}
+}
+
 func newFakeCatalog() *fakeCatalog {
 	return &fakeCatalog{instances: map[[2]string]string{}, nodes: map[string]bool{}}
 }
@@ -344,4 +402,28 @@ func TestHealthInstanceSpread(t *testing.T) {
 	if r := healthInstance(cfg, names, 5); r.service != "p-svc-1" || r.serviceID != "p-svc-1-2" || r.node != "p-node-1" {
 		t.Errorf("instance 5 = %+v, want p-svc-1-2 on p-node-1", r)
 	}
+}
+
+// BenchmarkRegistrationBody compares the load generator's hand-written
+// registration body with encoding/json's, which it replaced:
+//
+//	go test -run NONE -bench RegistrationBody -benchmem ./cmd/tribune/internal/command/bench
+func BenchmarkRegistrationBody(b *testing.B) {
+	r := newReg("bench-node-07", "bench-svc-123", "bench-svc-123-c5", 20005)
+	b.Run("append", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = appendRegistration(make([]byte, 0, 384), r)
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = json.Marshal(httpCatalogRegistration{
+				Node: r.node, Address: r.address,
+				Service: &httpCatalogService{ID: r.serviceID, Service: r.service, Port: r.port},
+				Check:   &httpCatalogCheck{CheckID: r.checkID, Name: r.checkName, Status: "passing", ServiceID: r.serviceID},
+			})
+		}
+	})
 }
