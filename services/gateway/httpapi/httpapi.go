@@ -92,10 +92,7 @@ func New(ctx context.Context, cfg Config, svc Services) (http.Handler, error) {
 	if err := statusv1.RegisterStatusServiceHandlerServer(ctx, mux, svc.Status); err != nil {
 		return nil, err
 	}
-	reg := registryHTTP{RegistryServiceServer: svc.Registry, datacenter: cfg.Datacenter}
-	if svc.Members != nil {
-		reg.coords = svc.Members
-	}
+	reg := registryHTTP{RegistryServiceServer: svc.Registry}
 	if err := registryv1.RegisterRegistryServiceHandlerServer(ctx, mux, reg); err != nil {
 		return nil, err
 	}
@@ -148,14 +145,8 @@ func limitKVBody(limit int, next http.Handler) http.Handler {
 // datacenter is its body's Datacenter, else the ?dc parameter, where the
 // Go client sends WriteOptions.Datacenter; the HTTP rules bind the body
 // only, so the parameter is read here.
-//
-// It also sorts the catalog and health reads by ?near (near.go).
 type registryHTTP struct {
 	registryv1.RegistryServiceServer
-	// coords, when not nil, gives the coordinates ?near sorts by.
-	coords Coordinates
-	// datacenter is the agent's: ?near sorts reads of it only.
-	datacenter string
 }
 
 // writeOptions returns o with its datacenter defaulted from ?dc.

@@ -96,9 +96,8 @@ func (queryParser) Parse(msg proto.Message, v url.Values, filter *utilities.Doub
 
 // parseRegistry reads the parameters of the catalog and health reads:
 // the common ones, tag (repeatable: instances with every tag), node-meta
-// (repeatable key:value), filter and passing. ?near is not part of the
-// gRPC requests: registryHTTP sorts the answers by it (near.go). It
-// reports whether msg is one of those requests.
+// (repeatable key:value), filter, near and passing. It reports whether msg
+// is one of those requests.
 func parseRegistry(msg proto.Message, v url.Values) (bool, error) {
 	switch msg.(type) {
 	case *registryv1.ListNodesRequest, *registryv1.ListServicesRequest,
@@ -112,28 +111,28 @@ func parseRegistry(msg proto.Message, v url.Values) (bool, error) {
 	if err != nil {
 		return true, err
 	}
-	filter, meta, tags := v.Get("filter"), nodeMeta(v), v["tag"]
+	filter, meta, tags, near := v.Get("filter"), nodeMeta(v), v["tag"], v.Get("near")
 	switch m := msg.(type) {
 	case *registryv1.ListNodesRequest:
-		m.Options, m.NodeMeta, m.Filter = opts, meta, filter
+		m.Options, m.NodeMeta, m.Filter, m.Near = opts, meta, filter, near
 	case *registryv1.ListServicesRequest:
 		m.Options, m.NodeMeta, m.Filter = opts, meta, filter
 	case *registryv1.ServiceNodesRequest:
-		m.Options, m.NodeMeta, m.Filter, m.Tags = opts, meta, filter, tags
+		m.Options, m.NodeMeta, m.Filter, m.Tags, m.Near = opts, meta, filter, tags, near
 	case *registryv1.NodeServicesRequest:
 		m.Options, m.Filter = opts, filter
 	case *registryv1.NodeChecksRequest:
 		m.Options, m.Filter = opts, filter
 	case *registryv1.ServiceChecksRequest:
-		m.Options, m.NodeMeta, m.Filter = opts, meta, filter
+		m.Options, m.NodeMeta, m.Filter, m.Near = opts, meta, filter, near
 	case *registryv1.ChecksInStateRequest:
-		m.Options, m.NodeMeta, m.Filter = opts, meta, filter
+		m.Options, m.NodeMeta, m.Filter, m.Near = opts, meta, filter, near
 	case *registryv1.ServiceHealthRequest:
 		passing, err := boolParam(v, "passing")
 		if err != nil {
 			return true, badRequest("Invalid value for ?passing")
 		}
-		m.Options, m.NodeMeta, m.Filter, m.Tags, m.PassingOnly = opts, meta, filter, tags, passing
+		m.Options, m.NodeMeta, m.Filter, m.Tags, m.PassingOnly, m.Near = opts, meta, filter, tags, passing, near
 	}
 	return true, nil
 }

@@ -33,12 +33,13 @@ func TestQueryParserRegistry(t *testing.T) {
 			},
 		},
 		{
-			name:  "nodes: near accepted and ignored, node-meta without a colon, dc",
+			name:  "nodes: near, node-meta without a colon, dc",
 			query: "near=_agent&node-meta=flag&node-meta=k:v:w&dc=dc1&consistent",
 			msg:   &registryv1.ListNodesRequest{},
 			want: &registryv1.ListNodesRequest{
 				NodeMeta: map[string]string{"flag": "", "k": "v:w"},
 				Options:  &queryv1.QueryOptions{Datacenter: "dc1", Consistency: queryv1.Consistency_CONSISTENCY_CONSISTENT},
+				Near:     "_agent",
 			},
 		},
 		{

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tribune/tribune/lib/batch"
 	"github.com/tribune/tribune/services/gateway/consul"
@@ -116,6 +117,7 @@ func keep[P comparable, C any](m *consul.Matcher[C], in []P, shape func(P) C) ([
 
 // filterable is a catalog read that takes a filter.
 type filterable interface {
+	proto.Message
 	GetFilter() string
 	GetOptions() *queryv1.QueryOptions
 }
@@ -123,17 +125,26 @@ type filterable interface {
 // filtered forwards a catalog read to the registry of its datacenter and
 // keeps, of the elements items points at, those that match the request's
 // filter on their Consul shape C. A bad filter fails before the call.
+// With node, the read takes near, and the elements kept are sorted by the
+// round-trip time to their node (near.go).
 func filtered[Req filterable, Resp any, P comparable, C any](ctx context.Context, g *Registry, req Req,
 	call func(registryv1.RegistryServiceClient, context.Context, Req, ...grpc.CallOption) (Resp, error),
-	items func(Resp) *[]P, shape func(P) C) (Resp, error) {
+	items func(Resp) *[]P, shape func(P) C, node func(P) string) (Resp, error) {
 	var none Resp
-	c, err := g.upstream(ctx, req.GetOptions().GetDatacenter())
+	dc := req.GetOptions().GetDatacenter()
+	c, err := g.upstream(ctx, dc)
 	if err != nil {
 		return none, err
 	}
 	m, err := matcher[C](req.GetFilter())
 	if err != nil {
 		return none, err
+	}
+	near := nearOf(req)
+	if near != "" && c != g.client {
+		// Another agent's gateway answers: it must not sort by its own
+		// idea of the near node (near.go).
+		req = withoutNear(req)
 	}
 	resp, err := call(c, ctx, req)
 	if err != nil {
@@ -142,6 +153,9 @@ func filtered[Req filterable, Resp any, P comparable, C any](ctx context.Context
 	in := items(resp)
 	if *in, err = keep(m, *in, shape); err != nil {
 		return none, err
+	}
+	if near != "" && node != nil {
+		sortNear(*in, node, g.near(ctx, near, dc))
 	}
 	return resp, nil
 }
@@ -214,10 +228,12 @@ func (g *Registry) ListDatacenters(ctx context.Context, req *registryv1.ListData
 	return &registryv1.ListDatacentersResponse{Datacenters: resp.Datacenters}, nil
 }
 
-// ListNodes forwards a node listing and filters it (selectors of Node).
+// ListNodes forwards a node listing, filters it (selectors of Node) and
+// sorts it by near.
 func (g *Registry) ListNodes(ctx context.Context, req *registryv1.ListNodesRequest) (*registryv1.ListNodesResponse, error) {
 	return filtered(ctx, g, req, registryv1.RegistryServiceClient.ListNodes,
-		func(r *registryv1.ListNodesResponse) *[]*registryv1.Node { return &r.Nodes }, consul.NodeFromProto)
+		func(r *registryv1.ListNodesResponse) *[]*registryv1.Node { return &r.Nodes }, consul.NodeFromProto,
+		(*registryv1.Node).GetNode)
 }
 
 // ListServices forwards a service listing. With a filter, Consul filters
@@ -275,49 +291,55 @@ func (g *Registry) ListServices(ctx context.Context, req *registryv1.ListService
 	return resp, nil
 }
 
-// ServiceNodes forwards an instance listing and filters it (selectors of
-// CatalogService).
+// ServiceNodes forwards an instance listing, filters it (selectors of
+// CatalogService) and sorts it by near.
 func (g *Registry) ServiceNodes(ctx context.Context, req *registryv1.ServiceNodesRequest) (*registryv1.ServiceNodesResponse, error) {
 	return filtered(ctx, g, req, registryv1.RegistryServiceClient.ServiceNodes,
-		func(r *registryv1.ServiceNodesResponse) *[]*registryv1.ServiceInstance { return &r.Instances }, consul.CatalogServiceFromProto)
+		func(r *registryv1.ServiceNodesResponse) *[]*registryv1.ServiceInstance { return &r.Instances }, consul.CatalogServiceFromProto,
+		func(i *registryv1.ServiceInstance) string { return i.GetNode().GetNode() })
 }
 
 // NodeServices forwards a node read and filters its services (selectors
 // of AgentService), as Consul filters the Services map.
 func (g *Registry) NodeServices(ctx context.Context, req *registryv1.NodeServicesRequest) (*registryv1.NodeServicesResponse, error) {
 	return filtered(ctx, g, req, registryv1.RegistryServiceClient.NodeServices,
-		func(r *registryv1.NodeServicesResponse) *[]*registryv1.Service { return &r.Services }, consul.ServiceFromProto)
+		func(r *registryv1.NodeServicesResponse) *[]*registryv1.Service { return &r.Services }, consul.ServiceFromProto, nil)
 }
 
 // NodeChecks forwards a node's checks and filters them (selectors of
 // HealthCheck).
 func (g *Registry) NodeChecks(ctx context.Context, req *registryv1.NodeChecksRequest) (*registryv1.NodeChecksResponse, error) {
 	return filtered(ctx, g, req, registryv1.RegistryServiceClient.NodeChecks,
-		func(r *registryv1.NodeChecksResponse) *[]*registryv1.Check { return &r.Checks }, consul.CheckFromProto)
+		func(r *registryv1.NodeChecksResponse) *[]*registryv1.Check { return &r.Checks }, consul.CheckFromProto, nil)
 }
 
-// ServiceChecks forwards a service's checks and filters them.
+// ServiceChecks forwards a service's checks, filters them and sorts them
+// by near.
 func (g *Registry) ServiceChecks(ctx context.Context, req *registryv1.ServiceChecksRequest) (*registryv1.ServiceChecksResponse, error) {
 	return filtered(ctx, g, req, registryv1.RegistryServiceClient.ServiceChecks,
-		func(r *registryv1.ServiceChecksResponse) *[]*registryv1.Check { return &r.Checks }, consul.CheckFromProto)
+		func(r *registryv1.ServiceChecksResponse) *[]*registryv1.Check { return &r.Checks }, consul.CheckFromProto,
+		(*registryv1.Check).GetNode)
 }
 
 // ChecksInState forwards a listing of the checks in one state (any,
-// passing, warning or critical) and filters it.
+// passing, warning or critical), filters it and sorts it by near.
 func (g *Registry) ChecksInState(ctx context.Context, req *registryv1.ChecksInStateRequest) (*registryv1.ChecksInStateResponse, error) {
 	if !slices.Contains(validStates, req.GetState()) {
 		return nil, status.Errorf(codes.InvalidArgument,
 			"Invalid check state %q: must be any, passing, warning or critical", req.GetState())
 	}
 	return filtered(ctx, g, req, registryv1.RegistryServiceClient.ChecksInState,
-		func(r *registryv1.ChecksInStateResponse) *[]*registryv1.Check { return &r.Checks }, consul.CheckFromProto)
+		func(r *registryv1.ChecksInStateResponse) *[]*registryv1.Check { return &r.Checks }, consul.CheckFromProto,
+		(*registryv1.Check).GetNode)
 }
 
-// ServiceHealth forwards a service's health and filters the entries
-// (selectors of ServiceEntry: Service.Tags, Node.Meta.x, Checks.Status).
+// ServiceHealth forwards a service's health, filters the entries
+// (selectors of ServiceEntry: Service.Tags, Node.Meta.x, Checks.Status)
+// and sorts them by near.
 func (g *Registry) ServiceHealth(ctx context.Context, req *registryv1.ServiceHealthRequest) (*registryv1.ServiceHealthResponse, error) {
 	return filtered(ctx, g, req, registryv1.RegistryServiceClient.ServiceHealth,
-		func(r *registryv1.ServiceHealthResponse) *[]*registryv1.ServiceHealthEntry { return &r.Entries }, consul.ServiceEntryFromProto)
+		func(r *registryv1.ServiceHealthResponse) *[]*registryv1.ServiceHealthEntry { return &r.Entries }, consul.ServiceEntryFromProto,
+		func(e *registryv1.ServiceHealthEntry) string { return e.GetNode().GetNode() })
 }
 
 // Watch forwards a catalog watch stream.

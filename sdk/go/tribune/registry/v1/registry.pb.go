@@ -1066,8 +1066,15 @@ type ListNodesRequest struct {
 	// Only nodes with all these meta key/values.
 	NodeMeta map[string]string `protobuf:"bytes,1,rep,name=node_meta,json=nodeMeta,proto3" json:"node_meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// A go-bexpr filter expression over the Consul-shaped result elements.
-	Filter        string           `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
-	Options       *v1.QueryOptions `protobuf:"bytes,3,opt,name=options,proto3" json:"options,omitempty"`
+	Filter  string           `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	Options *v1.QueryOptions `protobuf:"bytes,3,opt,name=options,proto3" json:"options,omitempty"`
+	// Sort the answer by the estimated round-trip time from this node,
+	// nearest first, as Consul's ?near does; "_agent" is the node of the
+	// agent that answers. The gateway sorts reads of its own datacenter by
+	// its LAN pool's network coordinates; entries whose node has no
+	// coordinate come last, in their order. The registry service itself
+	// ignores it.
+	Near          string `protobuf:"bytes,4,opt,name=near,proto3" json:"near,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1121,6 +1128,13 @@ func (x *ListNodesRequest) GetOptions() *v1.QueryOptions {
 		return x.Options
 	}
 	return nil
+}
+
+func (x *ListNodesRequest) GetNear() string {
+	if x != nil {
+		return x.Near
+	}
+	return ""
 }
 
 type ListNodesResponse struct {
@@ -1390,10 +1404,12 @@ type ServiceNodesRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Service string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
 	// Only instances with all these tags.
-	Tags          []string          `protobuf:"bytes,2,rep,name=tags,proto3" json:"tags,omitempty"`
-	NodeMeta      map[string]string `protobuf:"bytes,3,rep,name=node_meta,json=nodeMeta,proto3" json:"node_meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Filter        string            `protobuf:"bytes,4,opt,name=filter,proto3" json:"filter,omitempty"`
-	Options       *v1.QueryOptions  `protobuf:"bytes,5,opt,name=options,proto3" json:"options,omitempty"`
+	Tags     []string          `protobuf:"bytes,2,rep,name=tags,proto3" json:"tags,omitempty"`
+	NodeMeta map[string]string `protobuf:"bytes,3,rep,name=node_meta,json=nodeMeta,proto3" json:"node_meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Filter   string            `protobuf:"bytes,4,opt,name=filter,proto3" json:"filter,omitempty"`
+	Options  *v1.QueryOptions  `protobuf:"bytes,5,opt,name=options,proto3" json:"options,omitempty"`
+	// As in ListNodesRequest: sort by round-trip time from this node.
+	Near          string `protobuf:"bytes,6,opt,name=near,proto3" json:"near,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1461,6 +1477,13 @@ func (x *ServiceNodesRequest) GetOptions() *v1.QueryOptions {
 		return x.Options
 	}
 	return nil
+}
+
+func (x *ServiceNodesRequest) GetNear() string {
+	if x != nil {
+		return x.Near
+	}
+	return ""
 }
 
 type ServiceNodesResponse struct {
@@ -1749,11 +1772,13 @@ func (x *NodeChecksResponse) GetMeta() *v1.QueryMeta {
 }
 
 type ServiceChecksRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Service       string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
-	NodeMeta      map[string]string      `protobuf:"bytes,2,rep,name=node_meta,json=nodeMeta,proto3" json:"node_meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Filter        string                 `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
-	Options       *v1.QueryOptions       `protobuf:"bytes,4,opt,name=options,proto3" json:"options,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Service  string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	NodeMeta map[string]string      `protobuf:"bytes,2,rep,name=node_meta,json=nodeMeta,proto3" json:"node_meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Filter   string                 `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	Options  *v1.QueryOptions       `protobuf:"bytes,4,opt,name=options,proto3" json:"options,omitempty"`
+	// As in ListNodesRequest: sort by round-trip time from this node.
+	Near          string `protobuf:"bytes,5,opt,name=near,proto3" json:"near,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1816,6 +1841,13 @@ func (x *ServiceChecksRequest) GetOptions() *v1.QueryOptions {
 	return nil
 }
 
+func (x *ServiceChecksRequest) GetNear() string {
+	if x != nil {
+		return x.Near
+	}
+	return ""
+}
+
 type ServiceChecksResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Checks        []*Check               `protobuf:"bytes,1,rep,name=checks,proto3" json:"checks,omitempty"`
@@ -1871,10 +1903,12 @@ func (x *ServiceChecksResponse) GetMeta() *v1.QueryMeta {
 type ChecksInStateRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// any, passing, warning or critical.
-	State         string            `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
-	NodeMeta      map[string]string `protobuf:"bytes,2,rep,name=node_meta,json=nodeMeta,proto3" json:"node_meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Filter        string            `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
-	Options       *v1.QueryOptions  `protobuf:"bytes,4,opt,name=options,proto3" json:"options,omitempty"`
+	State    string            `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	NodeMeta map[string]string `protobuf:"bytes,2,rep,name=node_meta,json=nodeMeta,proto3" json:"node_meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Filter   string            `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	Options  *v1.QueryOptions  `protobuf:"bytes,4,opt,name=options,proto3" json:"options,omitempty"`
+	// As in ListNodesRequest: sort by round-trip time from this node.
+	Near          string `protobuf:"bytes,5,opt,name=near,proto3" json:"near,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1935,6 +1969,13 @@ func (x *ChecksInStateRequest) GetOptions() *v1.QueryOptions {
 		return x.Options
 	}
 	return nil
+}
+
+func (x *ChecksInStateRequest) GetNear() string {
+	if x != nil {
+		return x.Near
+	}
+	return ""
 }
 
 type ChecksInStateResponse struct {
@@ -2055,10 +2096,12 @@ type ServiceHealthRequest struct {
 	Service string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
 	Tags    []string               `protobuf:"bytes,2,rep,name=tags,proto3" json:"tags,omitempty"`
 	// Only instances all of whose checks pass.
-	PassingOnly   bool              `protobuf:"varint,3,opt,name=passing_only,json=passingOnly,proto3" json:"passing_only,omitempty"`
-	NodeMeta      map[string]string `protobuf:"bytes,4,rep,name=node_meta,json=nodeMeta,proto3" json:"node_meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Filter        string            `protobuf:"bytes,5,opt,name=filter,proto3" json:"filter,omitempty"`
-	Options       *v1.QueryOptions  `protobuf:"bytes,6,opt,name=options,proto3" json:"options,omitempty"`
+	PassingOnly bool              `protobuf:"varint,3,opt,name=passing_only,json=passingOnly,proto3" json:"passing_only,omitempty"`
+	NodeMeta    map[string]string `protobuf:"bytes,4,rep,name=node_meta,json=nodeMeta,proto3" json:"node_meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Filter      string            `protobuf:"bytes,5,opt,name=filter,proto3" json:"filter,omitempty"`
+	Options     *v1.QueryOptions  `protobuf:"bytes,6,opt,name=options,proto3" json:"options,omitempty"`
+	// As in ListNodesRequest: sort by round-trip time from this node.
+	Near          string `protobuf:"bytes,7,opt,name=near,proto3" json:"near,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2133,6 +2176,13 @@ func (x *ServiceHealthRequest) GetOptions() *v1.QueryOptions {
 		return x.Options
 	}
 	return nil
+}
+
+func (x *ServiceHealthRequest) GetNear() string {
+	if x != nil {
+		return x.Near
+	}
+	return ""
 }
 
 type ServiceHealthResponse struct {
@@ -2522,11 +2572,12 @@ const file_tribune_registry_v1_registry_proto_rawDesc = "" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\"\x18\n" +
 	"\x16ListDatacentersRequest\";\n" +
 	"\x17ListDatacentersResponse\x12 \n" +
-	"\vdatacenters\x18\x01 \x03(\tR\vdatacenters\"\xf3\x01\n" +
+	"\vdatacenters\x18\x01 \x03(\tR\vdatacenters\"\x87\x02\n" +
 	"\x10ListNodesRequest\x12P\n" +
 	"\tnode_meta\x18\x01 \x03(\v23.tribune.registry.v1.ListNodesRequest.NodeMetaEntryR\bnodeMeta\x12\x16\n" +
 	"\x06filter\x18\x02 \x01(\tR\x06filter\x128\n" +
-	"\aoptions\x18\x03 \x01(\v2\x1e.tribune.query.v1.QueryOptionsR\aoptions\x1a;\n" +
+	"\aoptions\x18\x03 \x01(\v2\x1e.tribune.query.v1.QueryOptionsR\aoptions\x12\x12\n" +
+	"\x04near\x18\x04 \x01(\tR\x04near\x1a;\n" +
 	"\rNodeMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"u\n" +
@@ -2550,13 +2601,14 @@ const file_tribune_registry_v1_registry_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\v2 .tribune.registry.v1.ServiceTagsR\x05value:\x028\x01\"x\n" +
 	"\x0fServiceInstance\x12-\n" +
 	"\x04node\x18\x01 \x01(\v2\x19.tribune.registry.v1.NodeR\x04node\x126\n" +
-	"\aservice\x18\x02 \x01(\v2\x1c.tribune.registry.v1.ServiceR\aservice\"\xa7\x02\n" +
+	"\aservice\x18\x02 \x01(\v2\x1c.tribune.registry.v1.ServiceR\aservice\"\xbb\x02\n" +
 	"\x13ServiceNodesRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x12\n" +
 	"\x04tags\x18\x02 \x03(\tR\x04tags\x12S\n" +
 	"\tnode_meta\x18\x03 \x03(\v26.tribune.registry.v1.ServiceNodesRequest.NodeMetaEntryR\bnodeMeta\x12\x16\n" +
 	"\x06filter\x18\x04 \x01(\tR\x06filter\x128\n" +
-	"\aoptions\x18\x05 \x01(\v2\x1e.tribune.query.v1.QueryOptionsR\aoptions\x1a;\n" +
+	"\aoptions\x18\x05 \x01(\v2\x1e.tribune.query.v1.QueryOptionsR\aoptions\x12\x12\n" +
+	"\x04near\x18\x06 \x01(\tR\x04near\x1a;\n" +
 	"\rNodeMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8b\x01\n" +
@@ -2577,23 +2629,25 @@ const file_tribune_registry_v1_registry_proto_rawDesc = "" +
 	"\aoptions\x18\x03 \x01(\v2\x1e.tribune.query.v1.QueryOptionsR\aoptions\"y\n" +
 	"\x12NodeChecksResponse\x122\n" +
 	"\x06checks\x18\x01 \x03(\v2\x1a.tribune.registry.v1.CheckR\x06checks\x12/\n" +
-	"\x04meta\x18\x02 \x01(\v2\x1b.tribune.query.v1.QueryMetaR\x04meta\"\x95\x02\n" +
+	"\x04meta\x18\x02 \x01(\v2\x1b.tribune.query.v1.QueryMetaR\x04meta\"\xa9\x02\n" +
 	"\x14ServiceChecksRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12T\n" +
 	"\tnode_meta\x18\x02 \x03(\v27.tribune.registry.v1.ServiceChecksRequest.NodeMetaEntryR\bnodeMeta\x12\x16\n" +
 	"\x06filter\x18\x03 \x01(\tR\x06filter\x128\n" +
-	"\aoptions\x18\x04 \x01(\v2\x1e.tribune.query.v1.QueryOptionsR\aoptions\x1a;\n" +
+	"\aoptions\x18\x04 \x01(\v2\x1e.tribune.query.v1.QueryOptionsR\aoptions\x12\x12\n" +
+	"\x04near\x18\x05 \x01(\tR\x04near\x1a;\n" +
 	"\rNodeMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"|\n" +
 	"\x15ServiceChecksResponse\x122\n" +
 	"\x06checks\x18\x01 \x03(\v2\x1a.tribune.registry.v1.CheckR\x06checks\x12/\n" +
-	"\x04meta\x18\x02 \x01(\v2\x1b.tribune.query.v1.QueryMetaR\x04meta\"\x91\x02\n" +
+	"\x04meta\x18\x02 \x01(\v2\x1b.tribune.query.v1.QueryMetaR\x04meta\"\xa5\x02\n" +
 	"\x14ChecksInStateRequest\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12T\n" +
 	"\tnode_meta\x18\x02 \x03(\v27.tribune.registry.v1.ChecksInStateRequest.NodeMetaEntryR\bnodeMeta\x12\x16\n" +
 	"\x06filter\x18\x03 \x01(\tR\x06filter\x128\n" +
-	"\aoptions\x18\x04 \x01(\v2\x1e.tribune.query.v1.QueryOptionsR\aoptions\x1a;\n" +
+	"\aoptions\x18\x04 \x01(\v2\x1e.tribune.query.v1.QueryOptionsR\aoptions\x12\x12\n" +
+	"\x04near\x18\x05 \x01(\tR\x04near\x1a;\n" +
 	"\rNodeMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"|\n" +
@@ -2603,14 +2657,15 @@ const file_tribune_registry_v1_registry_proto_rawDesc = "" +
 	"\x12ServiceHealthEntry\x12-\n" +
 	"\x04node\x18\x01 \x01(\v2\x19.tribune.registry.v1.NodeR\x04node\x126\n" +
 	"\aservice\x18\x02 \x01(\v2\x1c.tribune.registry.v1.ServiceR\aservice\x122\n" +
-	"\x06checks\x18\x03 \x03(\v2\x1a.tribune.registry.v1.CheckR\x06checks\"\xcc\x02\n" +
+	"\x06checks\x18\x03 \x03(\v2\x1a.tribune.registry.v1.CheckR\x06checks\"\xe0\x02\n" +
 	"\x14ServiceHealthRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x12\n" +
 	"\x04tags\x18\x02 \x03(\tR\x04tags\x12!\n" +
 	"\fpassing_only\x18\x03 \x01(\bR\vpassingOnly\x12T\n" +
 	"\tnode_meta\x18\x04 \x03(\v27.tribune.registry.v1.ServiceHealthRequest.NodeMetaEntryR\bnodeMeta\x12\x16\n" +
 	"\x06filter\x18\x05 \x01(\tR\x06filter\x128\n" +
-	"\aoptions\x18\x06 \x01(\v2\x1e.tribune.query.v1.QueryOptionsR\aoptions\x1a;\n" +
+	"\aoptions\x18\x06 \x01(\v2\x1e.tribune.query.v1.QueryOptionsR\aoptions\x12\x12\n" +
+	"\x04near\x18\a \x01(\tR\x04near\x1a;\n" +
 	"\rNodeMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8b\x01\n" +
