@@ -11,7 +11,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -24,9 +23,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 
 	agentv1 "github.com/tribune/tribune/sdk/go/tribune/agent/v1"
@@ -262,20 +259,11 @@ func (f *fakeAgent) lastRegistration() *agentv1.RegisterServiceRequest {
 // configures none.
 func agentShapeServer(t *testing.T, fake *fakeAgent) *httptest.Server {
 	t.Helper()
-	lis := bufconn.Listen(1 << 20)
-	gs := grpc.NewServer()
-	if fake != nil {
-		agentv1.RegisterAgentServiceServer(gs, fake)
-	}
-	go func() { _ = gs.Serve(lis) }()
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := serveInMemory(t, func(gs *grpc.Server) {
+		if fake != nil {
+			agentv1.RegisterAgentServiceServer(gs, fake)
+		}
+	})
 	var opts []router.Option
 	if fake != nil {
 		opts = append(opts, router.WithHealth(conn))

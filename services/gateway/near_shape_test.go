@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http/httptest"
 	"reflect"
 	"testing"
@@ -12,8 +11,6 @@ import (
 	"github.com/hashicorp/consul/api"
 	"github.com/hashicorp/serf/coordinate"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/test/bufconn"
 
 	membershipv1 "github.com/tribune/tribune/sdk/go/tribune/membership/v1"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
@@ -44,19 +41,10 @@ func (f *fakeCoordinates) ListCoordinates(context.Context, *membershipv1.ListCoo
 // fake coordinates behind the membership service.
 func nearServer(t *testing.T, fake *fakeRegistry, coords *fakeCoordinates) *api.Client {
 	t.Helper()
-	lis := bufconn.Listen(1 << 20)
-	gs := grpc.NewServer()
-	registryv1.RegisterRegistryServiceServer(gs, fake)
-	membershipv1.RegisterMembershipServiceServer(gs, coords)
-	go func() { _ = gs.Serve(lis) }()
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := serveInMemory(t, func(gs *grpc.Server) {
+		registryv1.RegisterRegistryServiceServer(gs, fake)
+		membershipv1.RegisterMembershipServiceServer(gs, coords)
+	})
 	rt, err := router.New("dc1", conn, router.WithRegistry(conn), router.WithMembership(conn))
 	if err != nil {
 		t.Fatal(err)

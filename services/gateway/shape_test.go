@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -22,8 +21,6 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/tribune/tribune/lib/batch"
 	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
@@ -253,21 +250,12 @@ func (f *fakeRegistry) ServiceHealth(_ context.Context, req *registryv1.ServiceH
 // registry.
 func shapeServer(t *testing.T, fake *fakeRegistry) *httptest.Server {
 	t.Helper()
-	lis := bufconn.Listen(1 << 20)
-	gs := grpc.NewServer()
-	if fake != nil {
-		registryv1.RegisterRegistryServiceServer(gs, fake)
-		regbatchv1.RegisterBatchServiceServer(gs, fake)
-	}
-	go func() { _ = gs.Serve(lis) }()
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := serveInMemory(t, func(gs *grpc.Server) {
+		if fake != nil {
+			registryv1.RegisterRegistryServiceServer(gs, fake)
+			regbatchv1.RegisterBatchServiceServer(gs, fake)
+		}
+	})
 	var opts []router.Option
 	if fake != nil {
 		opts = append(opts, router.WithRegistry(conn))

@@ -2,15 +2,12 @@ package gateway_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/test/bufconn"
 
 	batchv1 "github.com/tribune/tribune/sdk/go/tribune/kv/batch/v1"
 	kvv1 "github.com/tribune/tribune/sdk/go/tribune/kv/v1"
@@ -21,7 +18,9 @@ import (
 )
 
 // instantKV and instantRegistry accept every batched write at once.
-type instantKV struct{ batchv1.UnimplementedBatchServiceServer }
+type instantKV struct {
+	batchv1.UnimplementedBatchServiceServer
+}
 
 func (instantKV) Write(_ context.Context, req *batchv1.WriteRequest) (*batchv1.WriteResponse, error) {
 	resp := &batchv1.WriteResponse{Results: make([]*batchv1.Result, len(req.Ops))}
@@ -55,19 +54,10 @@ func (instantRegistry) Write(_ context.Context, req *regbatchv1.WriteRequest) (*
 //
 //	go test -run NONE -bench HTTPWrite -benchmem ./services/gateway
 func BenchmarkHTTPWrite(b *testing.B) {
-	lis := bufconn.Listen(1 << 20)
-	gs := grpc.NewServer()
-	batchv1.RegisterBatchServiceServer(gs, instantKV{})
-	regbatchv1.RegisterBatchServiceServer(gs, instantRegistry{})
-	go func() { _ = gs.Serve(lis) }()
-	b.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { conn.Close() })
+	conn := serveInMemory(b, func(gs *grpc.Server) {
+		batchv1.RegisterBatchServiceServer(gs, instantKV{})
+		regbatchv1.RegisterBatchServiceServer(gs, instantRegistry{})
+	})
 	rt, err := router.New("dc1", conn, router.WithRegistry(conn))
 	if err != nil {
 		b.Fatal(err)
