@@ -171,6 +171,53 @@ func TestGRPCCatalogWatch(t *testing.T) {
 	}
 }
 
+// TestGRPCNear: over the public gRPC port, a catalog read with near sorts
+// as ?near does over HTTP: the agent's own node, which has a network
+// coordinate, before a node registered through the catalog, which has
+// none, though its name sorts first.
+func TestGRPCNear(t *testing.T) {
+	a := agenttest.Start(t, "", "-node", "zz-agent")
+	conn, err := rpc.Dial(a.GRPC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	reg := registryv1.NewRegistryServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := reg.Register(ctx, &registryv1.RegisterRequest{Node: &registryv1.Node{Node: "aa-external", Address: "10.1.1.1"}}); err != nil {
+		t.Fatal(err)
+	}
+	names := func(near string) []string {
+		t.Helper()
+		resp, err := reg.ListNodes(ctx, &registryv1.ListNodesRequest{Near: near})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, n := range resp.Nodes {
+			out = append(out, n.Node)
+		}
+		return out
+	}
+	// The agent registers its own node when it starts.
+	deadline := time.Now().Add(20 * time.Second)
+	for !slices.Contains(names(""), "zz-agent") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent's node is not in the catalog: %v", names(""))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := names(""); !slices.Equal(got, []string{"aa-external", "zz-agent"}) {
+		t.Errorf("without near: %v, want the catalog's order by name", got)
+	}
+	for _, near := range []string{"_agent", "zz-agent"} {
+		if got := names(near); !slices.Equal(got, []string{"zz-agent", "aa-external"}) {
+			t.Errorf("near %s: %v, want the agent's node first", near, got)
+		}
+	}
+}
+
 // TestConcurrentWritesAreBatched writes from many clients at once through
 // the public gRPC port and checks that the gateway batched them: every
 // write is acknowledged with its own outcome (one bad write among them
