@@ -38,6 +38,7 @@ type catalogConfig struct {
 	prefix    string
 	timeout   time.Duration
 	json      bool
+	compareKV int // rounds of adjacent KV and catalog runs; 0: none (compare.go)
 }
 
 // validPrefix keeps the generated node and service names plain: they go
@@ -68,6 +69,8 @@ func parseCatalog(args []string, errw io.Writer) (*catalogConfig, error) {
 	fs.StringVar(&cfg.op, "op", opChurn,
 		"The operation: churn (register then deregister an instance, repeatedly) or health (read the passing instances of a service).")
 	fs.StringVar(&cfg.prefix, "prefix", "bench-", "The prefix of the node and service names; letters, digits, '.', '_' and '-'.")
+	fs.IntVar(&cfg.compareKV, "compare-kv", 0,
+		"With -op churn: run this many rounds of KV puts and churn in adjacent runs (KV, churn, churn, KV, each for -duration) and report churn's writes/s over KV's.")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -100,6 +103,12 @@ func parseCatalog(args []string, errw io.Writer) (*catalogConfig, error) {
 		return nil, fmt.Errorf("-prefix may hold only letters, digits, '.', '_' and '-': %q", cfg.prefix)
 	case cfg.timeout <= 0:
 		return nil, fmt.Errorf("-timeout must be positive, not %s", cfg.timeout)
+	case cfg.compareKV < 0 || cfg.compareKV > maxCompareRounds:
+		return nil, fmt.Errorf("-compare-kv must be between 0 and %d rounds, not %d", maxCompareRounds, cfg.compareKV)
+	case cfg.compareKV > 0 && cfg.op != opChurn:
+		return nil, errors.New("-compare-kv compares churn with KV puts: it needs -op churn")
+	case cfg.compareKV > 0 && cfg.requests > 0:
+		return nil, errors.New("-compare-kv times each run with -duration: it does not take -requests")
 	}
 	lf.finish()
 	return cfg, nil
@@ -132,9 +141,18 @@ const catalogUsage = `Usage: tribune bench catalog [options]
   The nodes are named <prefix>node-N and the services <prefix>svc-N; the
   nodes, and with them all the bench wrote, are deregistered at the end.
 
+  With -compare-kv N, churn is compared with KV puts on the same target
+  (256-byte values over 10000 keys, as 'tribune bench kv -op put' writes
+  them): after a warm-up run of each, N rounds of four runs of -duration,
+  KV, churn, churn, KV. Each churn run is divided by the KV run next to
+  it, and the median of those ratios is reported with a 95% bootstrap
+  interval. Adjacent pairs cancel most of a shared machine's drift, which
+  between two single runs can be larger than the difference measured.
+
   For example:
 
       $ tribune bench catalog -target http -addr 127.0.0.1:8500 -clients 64 -op churn
+      $ tribune bench catalog -clients 64 -duration 2s -compare-kv 30
 
 Options:
 
@@ -246,6 +264,9 @@ func (c *cmd) runCatalog(ctx context.Context, cfg *catalogConfig) int {
 		}
 	}
 
+	if cfg.compareKV > 0 {
+		return c.compareWithKV(ctx, cfg, steps)
+	}
 	res := loadSteps(ctx, cfg.duration, cfg.requests, cfg.timeout, steps)
 	if err := reportCatalog(c.io.Out, cfg, res); err != nil {
 		fmt.Fprintf(c.io.Err, "Error! %s\n", err)

@@ -67,6 +67,12 @@ func TestParseCatalog(t *testing.T) {
 		{name: "positional argument", args: []string{"extra"}, wantErr: `unexpected argument "extra"`},
 		{name: "kv flag", args: []string{"-value-size=5"}, wantErr: "flag provided but not defined: -value-size"},
 		{name: "non-numeric nodes", args: []string{"-nodes=ten"}, wantErr: `invalid value "ten" for flag -nodes`},
+		{name: "compare with KV", args: []string{"-compare-kv=30", "-duration=2s"},
+			want: with(func(c *catalogConfig) { c.compareKV, c.duration = 30, 2*time.Second })},
+		{name: "compare, negative", args: []string{"-compare-kv=-1"}, wantErr: "-compare-kv must be between 0 and 1000 rounds, not -1"},
+		{name: "compare, too many", args: []string{"-compare-kv=1001"}, wantErr: "-compare-kv must be between 0 and 1000 rounds, not 1001"},
+		{name: "compare health", args: []string{"-compare-kv=3", "-op=health"}, wantErr: "-compare-kv compares churn with KV puts: it needs -op churn"},
+		{name: "compare by requests", args: []string{"-compare-kv=3", "-requests=100"}, wantErr: "-compare-kv times each run with -duration"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { checkParse(t, "parseCatalog", parseCatalog, tt.args, tt.want, tt.wantErr) })

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"math"
+	"math/rand/v2"
 	"slices"
 	"time"
 )
@@ -50,4 +51,25 @@ func median(xs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// medianInterval returns the median of x and a 95% percentile-bootstrap
+// interval of it, from resamples resamples drawn with a fixed seed, so
+// that the same runs give the same interval.
+func medianInterval(x []float64, resamples int) (med, lo, hi float64) {
+	med = median(x)
+	if len(x) < 2 {
+		return med, med, med
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	meds := make([]float64, resamples)
+	sample := make([]float64, len(x))
+	for i := range meds {
+		for j := range sample {
+			sample[j] = x[r.IntN(len(x))]
+		}
+		meds[i] = median(sample)
+	}
+	slices.Sort(meds)
+	return med, meds[resamples*25/1000], meds[resamples*975/1000-1]
 }
