@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tribune/tribune/lib/rpc"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
 )
 
@@ -291,20 +289,7 @@ func (f *fakeCatalog) ServiceHealth(_ context.Context, req *registryv1.ServiceHe
 
 func startFakeCatalog(t *testing.T, target string, f *fakeCatalog) string {
 	t.Helper()
-	if target == "http" {
-		srv := httptest.NewServer(f)
-		t.Cleanup(srv.Close)
-		return srv.URL
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := rpc.NewServer()
-	registryv1.RegisterRegistryServiceServer(s, f)
-	go func() { _ = s.Serve(l) }()
-	t.Cleanup(s.Stop)
-	return l.Addr().String()
+	return startKVAndCatalog(t, target, nil, f)
 }
 
 func TestCatalogLoad(t *testing.T) {

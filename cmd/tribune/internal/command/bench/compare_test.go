@@ -48,13 +48,15 @@ func TestMedianInterval(t *testing.T) {
 	}
 }
 
-// startKVAndCatalog serves fake KV and catalog services on one address,
-// as an agent does.
+// startKVAndCatalog serves the fake catalog, and the fake KV store when
+// kv is not nil, on one address, as an agent does.
 func startKVAndCatalog(t *testing.T, target string, kv *fakeKV, cat *fakeCatalog) string {
 	t.Helper()
 	if target == "http" {
 		mux := http.NewServeMux()
-		mux.Handle("/v1/kv/", kv)
+		if kv != nil {
+			mux.Handle("/v1/kv/", kv)
+		}
 		mux.Handle("/", cat)
 		srv := httptest.NewServer(mux)
 		t.Cleanup(srv.Close)
@@ -65,7 +67,9 @@ func startKVAndCatalog(t *testing.T, target string, kv *fakeKV, cat *fakeCatalog
 		t.Fatal(err)
 	}
 	s := rpc.NewServer()
-	kvv1.RegisterKVServiceServer(s, kv)
+	if kv != nil {
+		kvv1.RegisterKVServiceServer(s, kv)
+	}
 	registryv1.RegisterRegistryServiceServer(s, cat)
 	go func() { _ = s.Serve(l) }()
 	t.Cleanup(s.Stop)
