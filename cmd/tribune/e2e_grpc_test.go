@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tribune/tribune/cmd/tribune/internal/agenttest"
-	"github.com/tribune/tribune/lib/rpc"
 	kvv1 "github.com/tribune/tribune/sdk/go/tribune/kv/v1"
 	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
@@ -24,11 +23,7 @@ import (
 // that replays what it missed, deletes included.
 func TestGRPCAPIAndWatch(t *testing.T) {
 	a := agenttest.Start(t, "")
-	conn, err := rpc.Dial(a.GRPC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := a.GRPCConn()
 	kv := kvv1.NewKVServiceClient(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -96,11 +91,7 @@ func TestGRPCAPIAndWatch(t *testing.T) {
 // resumed from an index replays what it missed, deletes included.
 func TestGRPCCatalogWatch(t *testing.T) {
 	a := agenttest.Start(t, "")
-	conn, err := rpc.Dial(a.GRPC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := a.GRPCConn()
 	reg := registryv1.NewRegistryServiceClient(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -177,11 +168,7 @@ func TestGRPCCatalogWatch(t *testing.T) {
 // none, though its name sorts first.
 func TestGRPCNear(t *testing.T) {
 	a := agenttest.Start(t, "", "-node", "zz-agent")
-	conn, err := rpc.Dial(a.GRPC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := a.GRPCConn()
 	reg := registryv1.NewRegistryServiceClient(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -225,11 +212,7 @@ func TestGRPCNear(t *testing.T) {
 // writes share far fewer Raft entries than there are writes.
 func TestConcurrentWritesAreBatched(t *testing.T) {
 	a := agenttest.Start(t, "")
-	conn, err := rpc.Dial(a.GRPC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := a.GRPCConn()
 	kv := kvv1.NewKVServiceClient(conn)
 	reg := registryv1.NewRegistryServiceClient(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

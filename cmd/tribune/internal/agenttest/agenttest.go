@@ -17,6 +17,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/tribune/tribune/lib/rpc"
 )
 
 var (
@@ -215,6 +219,18 @@ func (a *Agent) WaitLeader() {
 		}
 		return nil
 	}, a.Output)
+}
+
+// GRPCConn dials the agent's public gRPC port; the connection closes when
+// the test ends.
+func (a *Agent) GRPCConn() *grpc.ClientConn {
+	a.t.Helper()
+	conn, err := rpc.Dial(a.GRPC)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.t.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 // LAN returns the agent's LAN gossip address.

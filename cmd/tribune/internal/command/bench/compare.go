@@ -36,6 +36,7 @@ type compareResult struct {
 	firstError string
 }
 
+// add counts res's errors and returns its writes per second.
 func (r *compareResult) add(res result) float64 {
 	r.errors += res.errors
 	if r.firstError == "" {
