@@ -51,6 +51,11 @@ func ProposeMessage(ctx context.Context, r Raft, cmd, data proto.Message) (sm.Re
 	if err != nil {
 		return sm.Result{}, status.Error(codes.Internal, err.Error())
 	}
+	return proposeBytes(ctx, r, b, data)
+}
+
+// proposeBytes proposes the encoded command b, as ProposeMessage.
+func proposeBytes(ctx context.Context, r Raft, b []byte, data proto.Message) (sm.Result, error) {
 	res, err := r.Propose(ctx, b)
 	if err != nil {
 		return sm.Result{}, Status(err)

@@ -23,6 +23,7 @@ import (
 	"github.com/tribune/tribune/lib/blocking"
 	"github.com/tribune/tribune/lib/nodeid"
 	"github.com/tribune/tribune/lib/replica"
+	batchv1 "github.com/tribune/tribune/sdk/go/tribune/kv/batch/v1"
 	kvv1 "github.com/tribune/tribune/sdk/go/tribune/kv/v1"
 	queryv1 "github.com/tribune/tribune/sdk/go/tribune/query/v1"
 	"github.com/tribune/tribune/services/kv"
@@ -46,6 +47,7 @@ func (c countingFSM) RecoverFromSnapshot(r io.Reader, files []sm.SnapshotFile, d
 type node struct {
 	cfg       replica.Config
 	hub       *blocking.Hub
+	handoff   *replica.Handoff
 	r         *replica.Replica
 	srv       *server.Server
 	recovered *atomic.Int64 // restores since the last start
@@ -154,19 +156,20 @@ func (c *cluster) start(i int) {
 func (c *cluster) startNode(i int) error {
 	nd := c.nodes[i]
 	hub := blocking.NewHub()
+	handoff := replica.NewHandoff()
 	recovered := new(atomic.Int64)
 	r, err := replica.Start(nd.cfg, func(uint64, uint64) sm.IConcurrentStateMachine {
-		return countingFSM{FSM: fsm.New(hub), recovered: recovered}
+		return countingFSM{FSM: fsm.New(hub, handoff), recovered: recovered}
 	})
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.DefaultConfig(), r, hub)
+	srv, err := server.New(server.DefaultConfig(), r, hub, handoff)
 	if err != nil {
 		r.Close()
 		return err
 	}
-	nd.hub, nd.r, nd.srv, nd.recovered = hub, r, srv, recovered
+	nd.hub, nd.handoff, nd.r, nd.srv, nd.recovered = hub, handoff, r, srv, recovered
 	return nil
 }
 
@@ -440,6 +443,66 @@ func TestClusterReplicationAndFailover(t *testing.T) {
 	phase("more written and read")
 }
 
+// TestClusterHandoff: the replica whose server proposed a write applies
+// the command the server handed over, so that it stores the value the
+// request held, not a decoded copy; the other replicas decode the entry,
+// and every replica ends in the same state.
+func TestClusterHandoff(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	leader := c.waitLeader()
+	follower := c.followers(leader)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	type write struct {
+		value []byte
+		via   int // the node whose server proposed it
+	}
+	writes := map[string]write{}
+	for _, via := range []int{leader, follower} {
+		key := fmt.Sprintf("handoff/put-%d", via)
+		w := write{value: []byte("put through node " + key), via: via}
+		if resp, err := c.nodes[via].srv.Put(ctx, &kvv1.PutRequest{Key: key, Value: w.value}); err != nil || !resp.Ok {
+			t.Fatalf("Put(%q) through node %d = %v, %v", key, via, resp, err)
+		}
+		writes[key] = w
+	}
+	var ops []*batchv1.Op
+	for _, key := range []string{"handoff/batch-a", "handoff/batch-b"} {
+		w := write{value: []byte("batch " + key), via: leader}
+		ops = append(ops, putOp(key, string(w.value), nil))
+		w.value = ops[len(ops)-1].GetPut().Value
+		writes[key] = w
+	}
+	ops = append(ops, putOp("handoff/batch-a", "refused", u64(1)))
+	if _, err := c.nodes[leader].srv.Write(ctx, &batchv1.WriteRequest{Ops: ops}); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, i := range c.followers(leader) {
+		c.waitSameState(i, leader)
+	}
+	for i, nd := range c.nodes {
+		stored := map[string][]byte{}
+		for _, e := range dumpReplica(t, nd.r).Entries {
+			stored[e.Key] = e.Value
+		}
+		for key, w := range writes {
+			got := stored[key]
+			if string(got) != string(w.value) {
+				t.Fatalf("node %d: %q = %q, want %q", i, key, got, w.value)
+			}
+			if handed := &got[0] == &w.value[0]; handed != (i == w.via) {
+				t.Errorf("node %d: %q is the request's own value: %v, want %v (proposed through node %d)",
+					i, key, handed, i == w.via, w.via)
+			}
+		}
+		if n := nd.handoff.Pending(); n != 0 {
+			t.Errorf("node %d: %d commands left in its handoff", i, n)
+		}
+	}
+}
+
 // readSignal tells when a linearizable read has been answered: for a
 // blocking query, that it has registered its watch and is about to wait.
 type readSignal struct {
@@ -580,7 +643,7 @@ func TestClusterBlockingGet(t *testing.T) {
 
 			bn := c.nodes[tt.blocker]
 			signal := readSignal{Raft: bn.r, done: make(chan struct{}, 1)}
-			srv, err := server.New(server.DefaultConfig(), signal, bn.hub)
+			srv, err := server.New(server.DefaultConfig(), signal, bn.hub, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

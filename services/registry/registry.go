@@ -93,10 +93,11 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	hub := blocking.NewHub()
+	handoff := replica.NewHandoff()
 	return replica.RunService(ctx, "registry", cfg.ServiceConfig,
-		func() sm.IConcurrentStateMachine { return fsm.New(hub) },
+		func() sm.IConcurrentStateMachine { return fsm.New(hub, handoff) },
 		func(r *replica.Replica, g grpc.ServiceRegistrar) error {
-			srv, err := server.New(cfg.Server, r, hub)
+			srv, err := server.New(cfg.Server, r, hub, handoff)
 			if err != nil {
 				return err
 			}

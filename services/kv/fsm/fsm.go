@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tribune/tribune/lib/blocking"
+	"github.com/tribune/tribune/lib/replica"
 	fsmv1 "github.com/tribune/tribune/sdk/go/tribune/kv/fsm/v1"
 	"github.com/tribune/tribune/services/kv/store"
 )
@@ -31,7 +32,8 @@ const Rejected = 0
 // copy that PrepareSnapshot took. Apply is deterministic: it reads nothing
 // but the entry and the store.
 type FSM struct {
-	hub *blocking.Hub
+	hub     *blocking.Hub
+	handoff *replica.Handoff
 
 	mu    sync.RWMutex
 	store *store.Store
@@ -40,8 +42,25 @@ type FSM struct {
 var _ sm.IConcurrentStateMachine = (*FSM)(nil)
 
 // New returns an FSM over an empty store that notifies hub of changes.
-func New(hub *blocking.Hub) *FSM {
-	return &FSM{hub: hub, store: store.New()}
+// It applies the commands its server handed over through handoff, which
+// may be nil, without decoding them again.
+func New(hub *blocking.Hub, handoff *replica.Handoff) *FSM {
+	return &FSM{hub: hub, handoff: handoff, store: store.New()}
+}
+
+// command returns the command an entry holds: the one its server handed
+// over, or else the entry decoded.
+func (f *FSM) command(b []byte) (*fsmv1.Command, error) {
+	if m, ok := f.handoff.Take(b); ok {
+		if cmd, ok := m.(*fsmv1.Command); ok {
+			return cmd, nil
+		}
+	}
+	cmd := &fsmv1.Command{}
+	if err := proto.Unmarshal(b, cmd); err != nil {
+		return nil, err
+	}
+	return cmd, nil
 }
 
 // Update applies a batch of committed entries.
@@ -50,8 +69,8 @@ func (f *FSM) Update(entries []sm.Entry) ([]sm.Entry, error) {
 	f.mu.Lock()
 	for i := range entries {
 		e := &entries[i]
-		cmd := &fsmv1.Command{}
-		if err := proto.Unmarshal(e.Cmd, cmd); err != nil {
+		cmd, err := f.command(e.Cmd)
+		if err != nil {
 			f.mu.Unlock()
 			return nil, fmt.Errorf("fsm: entry %d: %w", e.Index, err)
 		}

@@ -17,7 +17,7 @@ import (
 // is one put. Compare with the registry's BenchmarkUpdateChurn.
 func BenchmarkUpdatePut(b *testing.B) {
 	const perEntry = 32
-	f := fsm.New(blocking.NewHub())
+	f := fsm.New(blocking.NewHub(), nil)
 	value := make([]byte, 256)
 	var cmds [][]byte
 	for e := 0; e < 64; e++ {

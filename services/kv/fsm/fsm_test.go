@@ -61,7 +61,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	hub := blocking.NewHub()
-	return &harness{t: t, hub: hub, f: fsm.New(hub), next: 1}
+	return &harness{t: t, hub: hub, f: fsm.New(hub, nil), next: 1}
 }
 
 // apply applies cmds as one batch and returns the results.

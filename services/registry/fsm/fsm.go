@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tribune/tribune/lib/blocking"
+	"github.com/tribune/tribune/lib/replica"
 	fsmv1 "github.com/tribune/tribune/sdk/go/tribune/registry/fsm/v1"
 	"github.com/tribune/tribune/services/registry/store"
 )
@@ -82,7 +83,8 @@ func (l *EventLog) add(evs []store.Event) {
 // with it; SaveSnapshot runs on the copy PrepareSnapshot took. Apply is
 // deterministic: it reads nothing but the entry and the store.
 type FSM struct {
-	hub *blocking.Hub
+	hub     *blocking.Hub
+	handoff *replica.Handoff
 
 	mu    sync.RWMutex
 	store *store.Store
@@ -92,8 +94,10 @@ type FSM struct {
 var _ sm.IConcurrentStateMachine = (*FSM)(nil)
 
 // New returns an FSM over an empty store that notifies hub of changes.
-func New(hub *blocking.Hub) *FSM {
-	return &FSM{hub: hub, store: store.New(), log: EventLog{size: DefaultEventLogSize}}
+// It applies the commands its server handed over through handoff, which
+// may be nil, without decoding them again.
+func New(hub *blocking.Hub, handoff *replica.Handoff) *FSM {
+	return &FSM{hub: hub, handoff: handoff, store: store.New(), log: EventLog{size: DefaultEventLogSize}}
 }
 
 // Update applies a batch of committed entries.
@@ -118,8 +122,8 @@ func (f *FSM) Update(entries []sm.Entry) ([]sm.Entry, error) {
 
 // applyEntry applies one entry and sets its result; f.mu is held.
 func (f *FSM) applyEntry(e *sm.Entry) error {
-	cmd := &fsmv1.Command{}
-	if err := proto.Unmarshal(e.Cmd, cmd); err != nil {
+	cmd, err := f.command(e.Cmd)
+	if err != nil {
 		return err
 	}
 	b, ok := cmd.Op.(*fsmv1.Command_Batch)
@@ -162,6 +166,21 @@ func (f *FSM) applyEntry(e *sm.Entry) error {
 		e.Result.Data = data
 	}
 	return nil
+}
+
+// command returns the command an entry holds: the one its server handed
+// over, or else the entry decoded.
+func (f *FSM) command(b []byte) (*fsmv1.Command, error) {
+	if m, ok := f.handoff.Take(b); ok {
+		if cmd, ok := m.(*fsmv1.Command); ok {
+			return cmd, nil
+		}
+	}
+	cmd := &fsmv1.Command{}
+	if err := proto.Unmarshal(b, cmd); err != nil {
+		return nil, err
+	}
+	return cmd, nil
 }
 
 // apply applies cmd at index; f.mu is held. It returns the store's reason

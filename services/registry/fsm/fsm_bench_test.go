@@ -21,7 +21,7 @@ import (
 //	go test -run NONE -bench Update -benchmem ./services/registry/fsm ./services/kv/fsm
 func BenchmarkUpdateChurn(b *testing.B) {
 	const perEntry = 32
-	f := New(blocking.NewHub())
+	f := New(blocking.NewHub(), nil)
 	// Entries alternate: one registers 32 instances, the next removes them.
 	var cmds [][]byte
 	for e := 0; e < 64; e++ {

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tribune/tribune/lib/blocking"
+	"github.com/tribune/tribune/lib/replica"
 	fsmv1 "github.com/tribune/tribune/sdk/go/tribune/registry/fsm/v1"
 	registryv1 "github.com/tribune/tribune/sdk/go/tribune/registry/v1"
 	"github.com/tribune/tribune/services/registry/store"
@@ -74,7 +76,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	hub := blocking.NewHub()
-	return &harness{t: t, hub: hub, f: New(hub), next: 1}
+	return &harness{t: t, hub: hub, f: New(hub, nil), next: 1}
 }
 
 // entries gives raw commands the next indexes.
@@ -646,4 +648,103 @@ func TestBatchEntry(t *testing.T) {
 	if _, err := h.f.Update(h.entries(marshal(t, batchCmd(batchCmd())))); err == nil {
 		t.Error("a batch within a batch was applied; a replica must stop, not skip")
 	}
+}
+
+// twoReplicas is a replica.Raft that commits a proposal on two FSMs, as
+// Dragonboat does: the proposer's, which its server hands commands to,
+// and a follower's, which decodes every entry. Each gets its own copy of
+// the entry's bytes.
+type twoReplicas struct {
+	replica.Raft // only Propose is used
+	t            *testing.T
+	proposer     *harness
+	follower     *harness
+}
+
+func (r *twoReplicas) Propose(_ context.Context, cmd []byte) (sm.Result, error) {
+	r.t.Helper()
+	var res [2]sm.Result
+	for i, h := range []*harness{r.proposer, r.follower} {
+		out, err := h.f.Update(h.entries(bytes.Clone(cmd)))
+		if err != nil {
+			r.t.Fatalf("Update: %v", err)
+		}
+		res[i] = out[0].Result
+	}
+	if res[0].Value != res[1].Value || !bytes.Equal(res[0].Data, res[1].Data) {
+		r.t.Errorf("results differ: proposer %v, follower %v", res[0], res[1])
+	}
+	return res[0], nil
+}
+
+// records splits a snapshot into its header and its sorted records, which
+// the store writes in map order.
+func records(t *testing.T, snap []byte) (string, []string) {
+	t.Helper()
+	var out []string
+	for len(snap) > 0 {
+		rec, n := protowire.ConsumeBytes(snap)
+		if n < 0 {
+			t.Fatalf("bad snapshot record: %v", protowire.ParseError(n))
+		}
+		out = append(out, string(rec))
+		snap = snap[n:]
+	}
+	slices.Sort(out[1:])
+	return out[0], out[1:]
+}
+
+// TestHandoff: the replica that proposed an entry applies the command its
+// server handed over, without decoding it, and ends in the same state,
+// with the same results, as a replica that decoded every entry.
+func TestHandoff(t *testing.T) {
+	hub := blocking.NewHub()
+	handoff := replica.NewHandoff()
+	r := &twoReplicas{t: t, proposer: &harness{t: t, hub: hub, f: New(hub, handoff), next: 1}, follower: newHarness(t)}
+	n1 := node("n1", "10.0.0.1")
+	cmds := []*fsmv1.Command{
+		reg(n1, svc("web1", "web", "v1"), chk("serfHealth", "", store.StatusPassing), chk("w1", "web1", store.StatusPassing)),
+		reg(node("n1", "10.0.0.1"), svc("web1", "web", "v1")), // changes nothing
+		batchCmd(
+			reg(node("n2", "10.0.0.2"), svc("web2", "web"), chk("w2", "web2", store.StatusWarning)),
+			reg(node("n3", "10.0.0.3"), svc("web3", "web"), chk("c3", "nope", "")), // refused
+			reg(node("n4", "10.0.0.4"), &registryv1.Service{Id: "db1", Service: "db", Tags: []string{}, Meta: map[string]string{}}),
+			dereg("n1", "", "w1"),
+		),
+		dereg("n4", "db1", ""),                                 // db's last instance
+		reg(node("n1", "10.0.0.1"), nil, chk("x", "nope", "")), // refused
+		dereg("n2", "", ""),
+	}
+	for i, cmd := range cmds {
+		if _, err := handoff.Propose(context.Background(), r, cmd, nil); err != nil {
+			t.Fatalf("command %d: %v", i, err)
+		}
+	}
+	if n := handoff.Pending(); n != 0 {
+		t.Errorf("%d commands left in the handoff", n)
+	}
+	// The proposer's store keeps the records it was handed; the
+	// follower's, records of its own.
+	for _, tt := range []struct {
+		h    *harness
+		same bool
+	}{{r.proposer, true}, {r.follower, false}} {
+		if got := tt.h.query(func(s *store.Store) any { return s.Node("n1") }).(*registryv1.Node); (got == n1) != tt.same {
+			t.Errorf("the stored n1 is the handed record: %v, want %v", got == n1, tt.same)
+		}
+	}
+	ph, precs := records(t, snapshot(t, r.proposer.f))
+	fh, frecs := records(t, snapshot(t, r.follower.f))
+	if ph != fh || !slices.Equal(precs, frecs) {
+		t.Errorf("snapshots differ:\nproposer %q %q\nfollower %q %q", ph, precs, fh, frecs)
+	}
+	pe, _ := r.proposer.since(0)
+	fe, _ := r.follower.since(0)
+	if !equalMsgs(pe, fe) {
+		t.Errorf("change logs differ:\nproposer %v\nfollower %v", pe, fe)
+	}
+}
+
+func equalMsgs[T proto.Message](a, b []T) bool {
+	return slices.EqualFunc(a, b, func(x, y T) bool { return proto.Equal(x, y) })
 }

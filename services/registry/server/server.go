@@ -52,24 +52,33 @@ func (c Config) Validate() error {
 
 // Server implements RegistryService, and BatchService for the gateway of
 // the same server (replica.StatusServer serves StatusService).
+//
+// A request is the server's once passed to it, Register's excepted: what
+// it holds may become the store's records on this replica (see
+// replica.Handoff), so a caller in the same process must not change it,
+// or anything it points to, after the call. gRPC gives each call a
+// request of its own.
 type Server struct {
 	registryv1.UnimplementedRegistryServiceServer
 	batchv1.UnimplementedBatchServiceServer
 
-	cfg  Config
-	raft Raft
-	hub  *blocking.Hub
+	cfg     Config
+	raft    Raft
+	hub     *blocking.Hub
+	handoff *replica.Handoff
 }
 
-// New returns a Server over raft, whose state machine notifies hub.
-func New(cfg Config, raft Raft, hub *blocking.Hub) (*Server, error) {
+// New returns a Server over raft, whose state machine notifies hub. The
+// server hands the commands it proposes to its replica's state machine
+// through handoff, which may be nil.
+func New(cfg Config, raft Raft, hub *blocking.Hub, handoff *replica.Handoff) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if raft == nil || hub == nil {
 		return nil, fmt.Errorf("server: raft and hub are required")
 	}
-	return &Server{cfg: cfg, raft: raft, hub: hub}, nil
+	return &Server{cfg: cfg, raft: raft, hub: hub, handoff: handoff}, nil
 }
 
 // AddTo adds the server's services to g.
@@ -170,7 +179,7 @@ func (s *Server) propose(ctx context.Context, cmd *fsmv1.Command) (uint64, error
 // proposeOne proposes cmd and returns its index, or the store's reason for
 // refusing it.
 func (s *Server) proposeOne(ctx context.Context, cmd *fsmv1.Command) (index uint64, reason string, err error) {
-	res, err := replica.ProposeMessage(ctx, s.raft, cmd, nil)
+	res, err := s.handoff.Propose(ctx, s.raft, cmd, nil)
 	if err != nil {
 		return 0, "", err
 	}
@@ -281,7 +290,7 @@ func (s *Server) proposeAll(ctx context.Context, cmds []*fsmv1.Command) ([]strin
 		return []string{reason}, index, err
 	}
 	var out fsmv1.BatchResult
-	res, err := replica.ProposeMessage(ctx, s.raft,
+	res, err := s.handoff.Propose(ctx, s.raft,
 		&fsmv1.Command{Op: &fsmv1.Command_Batch{Batch: &fsmv1.Batch{Commands: cmds}}}, &out)
 	if err != nil {
 		return nil, 0, err
