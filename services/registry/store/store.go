@@ -8,6 +8,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"maps"
@@ -259,18 +260,32 @@ type indexed interface {
 // stamp gives rec, the record about to be stored, its indexes for a
 // write at index, old being the record it replaces (ok false: none). It
 // reports false, leaving the indexes as old's, when rec differs from old
-// in nothing but them: the write changes nothing.
-func stamp[T indexed](index uint64, rec, old T, ok bool, set func(T, uint64, uint64)) bool {
+// in nothing but them (equal says): the write changes nothing.
+func stamp[T indexed](index uint64, rec, old T, ok bool, set func(T, uint64, uint64), equal func(T, T) bool) bool {
 	if !ok {
 		set(rec, index, index)
 		return true
 	}
 	set(rec, old.GetCreateIndex(), old.GetModifyIndex())
-	if proto.Equal(old, rec) {
+	if equal(old, rec) {
 		return false
 	}
 	set(rec, old.GetCreateIndex(), index)
 	return true
+}
+
+// protoEqual is proto.Equal for one record type.
+func protoEqual[T proto.Message](a, b T) bool { return proto.Equal(a, b) }
+
+// sameNode is proto.Equal for nodes, written out: nearly every
+// registration carries its node unchanged, and the reflective comparison
+// of it was the largest part of applying one. TestSameNode holds it to
+// proto.Equal field by field, so a field added to Node must be added here.
+func sameNode(a, b *registryv1.Node) bool {
+	return a.Id == b.Id && a.Node == b.Node && a.Address == b.Address && a.Datacenter == b.Datacenter &&
+		maps.Equal(a.TaggedAddresses, b.TaggedAddresses) && maps.Equal(a.Meta, b.Meta) &&
+		a.CreateIndex == b.CreateIndex && a.ModifyIndex == b.ModifyIndex &&
+		bytes.Equal(a.ProtoReflect().GetUnknown(), b.ProtoReflect().GetUnknown())
 }
 
 func setNode(n *registryv1.Node, c, m uint64)       { n.CreateIndex, n.ModifyIndex = c, m }
@@ -321,7 +336,7 @@ func (s *Store) Register(index uint64, node *registryv1.Node, svc *registryv1.Se
 
 func (s *Store) putNode(index uint64, n *registryv1.Node) {
 	old, ok := s.nodes[n.Node]
-	if !stamp(index, n, old, ok, setNode) {
+	if !stamp(index, n, old, ok, setNode, sameNode) {
 		return
 	}
 	s.nodes[n.Node] = n
@@ -333,7 +348,7 @@ func (s *Store) putNode(index uint64, n *registryv1.Node) {
 
 func (s *Store) putService(index uint64, node string, v *registryv1.Service) {
 	old, ok := s.services[node][v.Id]
-	if !stamp(index, v, old, ok, setService) {
+	if !stamp(index, v, old, ok, setService, protoEqual) {
 		return
 	}
 	if ok {
@@ -375,7 +390,7 @@ func (s *Store) putCheck(index uint64, node string, c *registryv1.Check) {
 		c.ServiceName, c.ServiceTags = "", nil
 	}
 	old, ok := s.checks[node][c.CheckId]
-	if !stamp(index, c, old, ok, setCheck) {
+	if !stamp(index, c, old, ok, setCheck, protoEqual) {
 		return
 	}
 	if ok {
