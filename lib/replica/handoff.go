@@ -89,6 +89,25 @@ func (h *Handoff) Take(cmd []byte) (proto.Message, bool) {
 	return w.cmd, true
 }
 
+// Command returns the command an entry holds, for a state machine whose
+// commands are PT: the one its server handed over through h, or else the
+// entry's bytes decoded.
+func Command[T any, PT interface {
+	*T
+	proto.Message
+}](h *Handoff, entry []byte) (PT, error) {
+	if m, ok := h.Take(entry); ok {
+		if cmd, ok := m.(PT); ok {
+			return cmd, nil
+		}
+	}
+	cmd := PT(new(T))
+	if err := proto.Unmarshal(entry, cmd); err != nil {
+		return nil, err
+	}
+	return cmd, nil
+}
+
 // Pending is how many commands are waiting to be taken.
 func (h *Handoff) Pending() int {
 	if h == nil {

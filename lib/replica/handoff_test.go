@@ -177,3 +177,30 @@ func TestHandoffSameBytes(t *testing.T) {
 		t.Errorf("%d commands pending, want 0", n)
 	}
 }
+
+// TestCommand: a state machine gets the command handed over for an entry,
+// or else the entry decoded, or the decoding's error.
+func TestCommand(t *testing.T) {
+	h := NewHandoff()
+	handed := wrapperspb.String("handed")
+	var got *wrapperspb.StringValue
+	r := applyRaft{apply: func(entry []byte) (sm.Result, error) {
+		var err error
+		got, err = Command[wrapperspb.StringValue](h, entry)
+		return sm.Result{}, err
+	}}
+	if _, err := h.Propose(context.Background(), r, handed, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got != handed {
+		t.Errorf("Command = %p, want the handed command %p", got, handed)
+	}
+
+	b, _ := proto.Marshal(wrapperspb.String("decoded"))
+	if cmd, err := Command[wrapperspb.StringValue](h, b); err != nil || cmd.GetValue() != "decoded" {
+		t.Errorf("Command of an entry not handed over = %v, %v; want it decoded", cmd, err)
+	}
+	if cmd, err := Command[wrapperspb.StringValue](nil, []byte{0xff}); err == nil {
+		t.Errorf("Command of bad bytes = %v; want an error", cmd)
+	}
+}

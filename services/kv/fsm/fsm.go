@@ -48,28 +48,13 @@ func New(hub *blocking.Hub, handoff *replica.Handoff) *FSM {
 	return &FSM{hub: hub, handoff: handoff, store: store.New()}
 }
 
-// command returns the command an entry holds: the one its server handed
-// over, or else the entry decoded.
-func (f *FSM) command(b []byte) (*fsmv1.Command, error) {
-	if m, ok := f.handoff.Take(b); ok {
-		if cmd, ok := m.(*fsmv1.Command); ok {
-			return cmd, nil
-		}
-	}
-	cmd := &fsmv1.Command{}
-	if err := proto.Unmarshal(b, cmd); err != nil {
-		return nil, err
-	}
-	return cmd, nil
-}
-
 // Update applies a batch of committed entries.
 func (f *FSM) Update(entries []sm.Entry) ([]sm.Entry, error) {
 	var ch changes
 	f.mu.Lock()
 	for i := range entries {
 		e := &entries[i]
-		cmd, err := f.command(e.Cmd)
+		cmd, err := replica.Command[fsmv1.Command](f.handoff, e.Cmd)
 		if err != nil {
 			f.mu.Unlock()
 			return nil, fmt.Errorf("fsm: entry %d: %w", e.Index, err)

@@ -122,7 +122,7 @@ func (f *FSM) Update(entries []sm.Entry) ([]sm.Entry, error) {
 
 // applyEntry applies one entry and sets its result; f.mu is held.
 func (f *FSM) applyEntry(e *sm.Entry) error {
-	cmd, err := f.command(e.Cmd)
+	cmd, err := replica.Command[fsmv1.Command](f.handoff, e.Cmd)
 	if err != nil {
 		return err
 	}
@@ -166,21 +166,6 @@ func (f *FSM) applyEntry(e *sm.Entry) error {
 		e.Result.Data = data
 	}
 	return nil
-}
-
-// command returns the command an entry holds: the one its server handed
-// over, or else the entry decoded.
-func (f *FSM) command(b []byte) (*fsmv1.Command, error) {
-	if m, ok := f.handoff.Take(b); ok {
-		if cmd, ok := m.(*fsmv1.Command); ok {
-			return cmd, nil
-		}
-	}
-	cmd := &fsmv1.Command{}
-	if err := proto.Unmarshal(b, cmd); err != nil {
-		return nil, err
-	}
-	return cmd, nil
 }
 
 // apply applies cmd at index; f.mu is held. It returns the store's reason
