@@ -44,14 +44,11 @@ func NewHandoff() *Handoff {
 // Propose proposes cmd as ProposeMessage does, and hands it to the
 // state machine for the time of the proposal.
 func (h *Handoff) Propose(ctx context.Context, r Raft, cmd, data proto.Message) (sm.Result, error) {
-	if h == nil {
-		return ProposeMessage(ctx, r, cmd, data)
-	}
 	b, err := proto.Marshal(cmd)
 	if err != nil {
 		return sm.Result{}, status.Error(codes.Internal, err.Error())
 	}
-	if len(b) == 0 {
+	if h == nil || len(b) == 0 {
 		return proposeBytes(ctx, r, b, data)
 	}
 	// b is never written again: Dragonboat copies what it is given, so the

@@ -47,14 +47,11 @@ func ReadFor(ctx context.Context, r Raft, stale, first bool, query any) (any, er
 // machine's result data into data unless data is nil. Its errors are gRPC
 // statuses (see Status).
 func ProposeMessage(ctx context.Context, r Raft, cmd, data proto.Message) (sm.Result, error) {
-	b, err := proto.Marshal(cmd)
-	if err != nil {
-		return sm.Result{}, status.Error(codes.Internal, err.Error())
-	}
-	return proposeBytes(ctx, r, b, data)
+	var none *Handoff
+	return none.Propose(ctx, r, cmd, data)
 }
 
-// proposeBytes proposes the encoded command b, as ProposeMessage.
+// proposeBytes proposes the encoded command b, as ProposeMessage does.
 func proposeBytes(ctx context.Context, r Raft, b []byte, data proto.Message) (sm.Result, error) {
 	res, err := r.Propose(ctx, b)
 	if err != nil {

@@ -299,7 +299,8 @@ func setCheck(k *registryv1.Check, c, m uint64)     { k.CreateIndex, k.ModifyInd
 //
 // Register takes node, svc and checks over: it may store and change them,
 // and the caller must neither use nor change them afterwards (the state
-// machine passes the records it has just decoded from the log).
+// machine passes the records of the entry's command, decoded or handed
+// over by the server that proposed it).
 func (s *Store) Register(index uint64, node *registryv1.Node, svc *registryv1.Service, checks []*registryv1.Check, skipNode bool) error {
 	if node == nil || node.Node == "" {
 		return fmt.Errorf("%w: Must provide node", ErrRejected)
